@@ -18,4 +18,9 @@ function(sluice_add_test)
   set_tests_properties(${T_NAME} PROPERTIES
     LABELS "${T_LABELS}" TIMEOUT ${scaled} SKIP_RETURN_CODE 77
     ENVIRONMENT "SLUICE_TEST_SLOWDOWN=${SLUICE_TEST_SLOWDOWN}")
+  # Tests that fork many processes or stress the cores run alone, so that a
+  # parallel ctest does not oversubscribe a 2-core machine.
+  if("stress" IN_LIST T_LABELS OR "chaos" IN_LIST T_LABELS)
+    set_tests_properties(${T_NAME} PROPERTIES RUN_SERIAL TRUE)
+  endif()
 endfunction()

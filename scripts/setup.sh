@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what sluice needs from Debian's packages, when it is missing.
+# As root it runs apt-get; otherwise it prints the exact command to run.
+# Exit 0 when everything is present, 1 when something is missing.
+set -euo pipefail
+
+# Build and test: compiler, CMake, ck, liburcu; sanitizer runtimes come with
+# gcc (libasan8, libubsan1, libtsan2 through libgcc-12-dev).
+packages=(
+  build-essential cmake pkg-config
+  libck-dev liburcu-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  exit 0
+fi
+echo "setup: missing Debian packages: ${missing[*]}" >&2
+echo "setup: run as root:  apt-get install -y ${missing[*]}" >&2
+exit 1

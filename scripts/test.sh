@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite: set up, then build and run every test in the normal
+# build, every test again under ASan+UBSan, and the concurrency tests
+# (label "tsan") under ThreadSanitizer. Exit 0 only if all pass.
+#   scripts/test.sh [normal|asan|tsan]...   (default: all three)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bash scripts/setup.sh
+variants=("$@")
+[ ${#variants[@]} -eq 0 ] && variants=(normal asan tsan)
+jobs=$(nproc 2>/dev/null || echo 2)
+for v in "${variants[@]}"; do
+  case "$v" in
+    normal) dir=build;      opts=();                  sel=() ;;
+    asan)   dir=build-asan; opts=(-DSLUICE_ASAN=ON);  sel=() ;;
+    tsan)   dir=build-tsan; opts=(-DSLUICE_TSAN=ON);  sel=(-L tsan) ;;
+    *) echo "test.sh: unknown variant $v (normal, asan, tsan)" >&2; exit 2 ;;
+  esac
+  echo "== $v build ($dir) =="
+  bash scripts/build.sh "$dir" "${opts[@]}"
+  (cd "$dir" && ctest --output-on-failure --parallel "$jobs" "${sel[@]}")
+done
+echo "== all test variants passed: ${variants[*]} =="
