@@ -1,0 +1,254 @@
+/* The block allocator under contention: several forked processes, one
+ * arena, each doing alloc/free pairs of random sizes across several classes
+ * while holding a small random set of blocks, so the free stacks are really
+ * fought over and classes run dry now and then. Each block gets a pattern
+ * (owner, handle, sequence) at its start and end, checked before the free:
+ * two processes holding the same block at once would break it. At the end
+ * every block is free, every counter is back to zero, the audit finds
+ * nothing, and no high-water mark passed its class's capacity.
+ *
+ *   test_blocks_stress [processes [iterations per process]]
+ *   (default 4 and 1,000,000, divided by SLUICE_TEST_SLOWDOWN)
+ */
+#define _GNU_SOURCE
+#include "common/test.h"
+
+#include <stdint.h>
+
+#include <sluice/arena.h>
+#include <sluice/blocks.h>
+#include "base/atomic.h"
+
+#define REGION_BLOCKS 1
+#define REGION_CTL 2
+#define HOLD 6          /* blocks each process holds at most */
+#define OWNER_BASE 100u
+
+/* Small classes with few blocks: 4 processes x 6 held blocks exhaust some
+ * of them, so -ENOSPC is part of the run. */
+static const struct { uint64_t size; uint32_t count; } classes[] = {
+	{64, 24}, {256, 16}, {1024, 12}, {4096, 8}, {16384, 6}, {65536, 4},
+};
+#define NCLASSES (sizeof(classes) / sizeof(classes[0]))
+
+struct ctl {
+	_Atomic uint32_t ready; /* children that have opened the allocator */
+	_Atomic uint32_t go;    /* set by the parent once all are ready */
+};
+
+struct stamp {
+	uint32_t owner;
+	uint32_t handle;
+	uint64_t seq;
+};
+
+static uint64_t rng_next(uint64_t *s)
+{
+	/* xorshift64* */
+	uint64_t x = *s;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * UINT64_C(0x2545f4914f6cdd1d);
+}
+
+/* The pattern sits at the start and at the end of the block (they overlap
+ * in nothing: the smallest block is 64 bytes). */
+static void stamp_write(char *p, uint64_t cap, struct stamp s)
+{
+	memcpy(p, &s, sizeof(s));
+	memcpy(p + cap - sizeof(s), &s, sizeof(s));
+}
+
+static bool stamp_ok(const char *p, uint64_t cap, struct stamp s)
+{
+	return memcmp(p, &s, sizeof(s)) == 0 && memcmp(p + cap - sizeof(s), &s, sizeof(s)) == 0;
+}
+
+/* One worker process: returns its exit code. */
+static int worker(int fd, uint32_t id, uint64_t iters, struct ctl *ctl)
+{
+	/* Its own mapping of the arena, at an address of its own. */
+	sluice_arena_t *a = NULL;
+	sluice_blocks_t b;
+	if (sluice_arena_attach(fd, 0, &a) != 0 || sluice_blocks_open(&b, a, REGION_BLOCKS) != 0) {
+		fprintf(stderr, "worker %u: attach/open failed\n", id);
+		return 1;
+	}
+	uint32_t owner = OWNER_BASE + id;
+	/* release: pairs with the parent's acquire load of ready. */
+	sl_fetch_add_acq_rel(&ctl->ready, 1);
+	/* acquire: pairs with the parent's release store of go. */
+	while (!sl_load_acquire(&ctl->go))
+		sl_cpu_relax();
+
+	sluice_block_t held[HOLD];
+	struct stamp stamps[HOLD];
+	for (int i = 0; i < HOLD; i++)
+		held[i] = SLUICE_BLOCK_NONE;
+	uint64_t rng = 0x9e3779b97f4a7c15ull * (id + 1);
+	uint64_t allocs = 0, enospc = 0;
+	for (uint64_t it = 1; it <= iters; it++) {
+		uint64_t r = rng_next(&rng);
+		int slot = (int)(r % HOLD);
+		if (held[slot] != SLUICE_BLOCK_NONE) {
+			uint64_t cap;
+			char *p = sluice_blocks_ptr(&b, held[slot], &cap);
+			if (p == NULL || !stamp_ok(p, cap, stamps[slot])) {
+				fprintf(stderr, "worker %u: block %#x pattern broken (seq %llu)\n", id,
+					held[slot], (unsigned long long)stamps[slot].seq);
+				return 1;
+			}
+			if (sluice_blocks_owner(&b, held[slot]) != owner) {
+				fprintf(stderr, "worker %u: block %#x lost its owner\n", id, held[slot]);
+				return 1;
+			}
+			/* Wipe the pattern: a process that got the same block
+			 * while we held it would fail its own check. */
+			memset(p, 0, sizeof(struct stamp));
+			int rc = sluice_blocks_free(&b, held[slot], owner);
+			if (rc != 0) {
+				fprintf(stderr, "worker %u: free: %s\n", id, sluice_err_name(rc));
+				return 1;
+			}
+			held[slot] = SLUICE_BLOCK_NONE;
+		}
+		/* A random class, then a random size inside it. */
+		uint32_t c = (uint32_t)((r >> 16) % NCLASSES);
+		uint64_t lo = c == 0 ? 1 : classes[c - 1].size + 1;
+		uint64_t size = lo + (r >> 24) % (classes[c].size - lo + 1);
+		sluice_block_t h;
+		int rc = sluice_blocks_alloc(&b, size, owner, &h);
+		if (rc == SLUICE_ENOSPC) {
+			enospc++;
+			continue;
+		}
+		if (rc != 0 || h >> 27 != c) {
+			fprintf(stderr, "worker %u: alloc(%llu): %s, class %u\n", id,
+				(unsigned long long)size, sluice_err_name(rc), h >> 27);
+			return 1;
+		}
+		allocs++;
+		uint64_t cap;
+		char *p = sluice_blocks_ptr(&b, h, &cap);
+		if (p == NULL || cap < size) {
+			fprintf(stderr, "worker %u: ptr of %#x\n", id, h);
+			return 1;
+		}
+		stamps[slot] = (struct stamp){.owner = owner, .handle = h, .seq = it};
+		stamp_write(p, cap, stamps[slot]);
+		held[slot] = h;
+	}
+	for (int i = 0; i < HOLD; i++) {
+		if (held[i] == SLUICE_BLOCK_NONE)
+			continue;
+		uint64_t cap;
+		char *p = sluice_blocks_ptr(&b, held[i], &cap);
+		if (!stamp_ok(p, cap, stamps[i]) || sluice_blocks_free(&b, held[i], owner) != 0) {
+			fprintf(stderr, "worker %u: final free of %#x\n", id, held[i]);
+			return 1;
+		}
+	}
+	printf("worker %u: %llu allocs, %llu ENOSPC\n", id, (unsigned long long)allocs,
+	       (unsigned long long)enospc);
+	sluice_arena_destroy(a);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned slow = test_slowdown();
+	uint32_t nproc = (uint32_t)test_arg_u64(argc, argv, 1, 4);
+	uint64_t iters = test_arg_u64(argc, argv, 2, 1000000) / slow;
+	if (nproc < 1 || nproc > 64 || iters < 1) {
+		fprintf(stderr, "usage: %s [processes 1..64 [iterations]]\n", argv[0]);
+		return TEST_FAIL;
+	}
+
+	sluice_blocks_config_t cfg = {.size_of = sizeof(cfg), .nclasses = NCLASSES};
+	for (uint32_t c = 0; c < NCLASSES; c++)
+		cfg.classes[c] = (sluice_blocks_class_t){.block_size = classes[c].size,
+							 .count = classes[c].count};
+	int64_t need = sluice_blocks_region_size(&cfg);
+	CHECK(need > 0);
+	sluice_arena_opts_t o = {.size_of = sizeof(o), .name = "blocks-stress", .nregions = 2};
+	o.regions[0] = (sluice_region_req_t){.id = REGION_BLOCKS, .size = (uint64_t)need};
+	o.regions[1] = (sluice_region_req_t){.id = REGION_CTL, .size = sizeof(struct ctl)};
+	sluice_arena_t *a = NULL;
+	CHECK_OK(sluice_arena_create(&o, &a));
+	uint64_t off, size;
+	CHECK_OK(sluice_arena_region(a, REGION_BLOCKS, &off, &size));
+	CHECK_OK(sluice_blocks_format(sluice_arena_at(a, off, size, 64), size, &cfg));
+	sluice_blocks_t b;
+	CHECK_OK(sluice_blocks_open(&b, a, REGION_BLOCKS));
+	CHECK_OK(sluice_arena_region(a, REGION_CTL, &off, &size));
+	struct ctl *ctl = sluice_arena_at(a, off, sizeof(*ctl), 64);
+	CHECK(ctl != NULL);
+
+	pid_t pids[64];
+	fflush(stdout);
+	for (uint32_t i = 0; i < nproc; i++) {
+		pids[i] = fork();
+		CHECK(pids[i] >= 0);
+		if (pids[i] == 0) {
+			int rc = worker(sluice_arena_fd(a), i, iters, ctl);
+			fflush(stdout);
+			_exit(rc);
+		}
+	}
+	/* acquire: pairs with each worker's fetch_add of ready. */
+	uint64_t deadline = test_now_ns() + UINT64_C(30000000000) * slow;
+	while (sl_load_acquire(&ctl->ready) < nproc) {
+		if (test_now_ns() > deadline) {
+			fprintf(stderr, "workers did not start\n");
+			for (uint32_t i = 0; i < nproc; i++)
+				kill(pids[i], SIGKILL);
+			return TEST_FAIL;
+		}
+		usleep(1000);
+	}
+	uint64_t t0 = test_now_ns();
+	/* release: pairs with the workers' acquire loads of go. */
+	sl_store_release(&ctl->go, 1);
+	int failed = 0;
+	for (uint32_t i = 0; i < nproc; i++)
+		if (test_wait(pids[i]) != 0)
+			failed++;
+	double secs = (double)(test_now_ns() - t0) / 1e9;
+	printf("%u processes x %llu iterations: %.2f s, %.2f M pairs/s in all\n", nproc,
+	       (unsigned long long)iters, secs, (double)nproc * (double)iters / secs / 1e6);
+	CHECK(failed == 0);
+
+	/* Everything is back: counters, stacks, owners. */
+	for (uint32_t c = 0; c < NCLASSES; c++) {
+		sluice_blocks_stats_t s;
+		CHECK_OK(sluice_blocks_stats(&b, c, &s));
+		printf("class %u (%llu B): capacity %u, high water %u\n", c,
+		       (unsigned long long)s.block_size, s.capacity, s.high_water);
+		CHECK(s.in_use == 0);
+		CHECK(s.high_water <= s.capacity);
+		CHECK(s.high_water >= 1);
+		for (uint32_t i = 0; i < s.capacity; i++)
+			CHECK(sluice_blocks_owner(&b, (c << 27) | i) == SLUICE_OWNER_FREE);
+	}
+	CHECK(sluice_blocks_audit(&b) == 0);
+	/* Each block can be taken exactly once. */
+	for (uint32_t c = 0; c < NCLASSES; c++) {
+		uint32_t n = classes[c].count;
+		sluice_block_t h[32];
+		uint64_t seen = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			CHECK_OK(sluice_blocks_alloc(&b, classes[c].size, 1, &h[i]));
+			CHECK(h[i] >> 27 == c && !(seen & (UINT64_C(1) << (h[i] & 63))));
+			seen |= UINT64_C(1) << (h[i] & 63);
+		}
+		CHECK_RC(sluice_blocks_alloc(&b, classes[c].size, 1, &h[n]), SLUICE_ENOSPC);
+		for (uint32_t i = 0; i < n; i++)
+			CHECK_OK(sluice_blocks_free(&b, h[i], 1));
+	}
+	CHECK(sluice_blocks_audit(&b) == 0);
+	sluice_arena_destroy(a);
+	printf("ok\n");
+	return TEST_PASS;
+}
