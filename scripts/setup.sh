@@ -4,11 +4,12 @@
 # Exit 0 when everything is present, 1 when something is missing.
 set -euo pipefail
 
-# Build and test: compiler, CMake, ck, liburcu; sanitizer runtimes come with
-# gcc (libasan8, libubsan1, libtsan2 through libgcc-12-dev).
+# Build and test: compiler, CMake, ck, liburcu; ASan and UBSan runtimes
+# come with gcc; the TSan build uses clang and its runtime.
 packages=(
   build-essential cmake pkg-config
   libck-dev liburcu-dev
+  clang libclang-rt-14-dev
 )
 
 missing=()

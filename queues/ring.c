@@ -1,0 +1,1037 @@
+/* Descriptor rings on ck_ring, with futex (or eventfd) sleep and wake.
+ *
+ * Single-descriptor operations are ck's typed ones (CK_RING_PROTOTYPE of
+ * sluice_desc): reserve + commit on a lane's producer side (the test hook
+ * sits between them), dequeue_spsc / dequeue_spmc on the consumer side.
+ * ck has no bulk operations; ours below follow ck's protocol on the same
+ * struct ck_ring counters (ck_pr for every access to ck's fields), with the
+ * handle's validated mask instead of the shared one.
+ *
+ * The wait/wake protocol (docs/RINGS.md has the table), after ck_ec: a
+ * "someone may sleep" flag beside the futex word, cleared by the waker that
+ * wakes everyone, never by the sleeper:
+ *
+ *	waker (after publishing or taking)    sleeper
+ *	  counter store (p_tail / c_head)       waiting = 1
+ *	  fence seq_cst  ---- pairs with ----   fence seq_cst
+ *	  if waiting and xchg(waiting, 0):      s = seq (acquire)
+ *	      seq++ (release)                   look at the lanes; if any: leave
+ *	      FUTEX_WAKE(seq, all)              FUTEX_WAIT(seq, s, remaining)
+ *	                                        loop: set waiting again
+ *
+ * Either the sleeper's look sees the counter, or the waker sees the flag
+ * and moves seq, which makes a FUTEX_WAIT on the old value return at once
+ * or be woken. The fences are what make "either" true: without them both
+ * sides may read the old value of the other's word (store buffering), and
+ * the wake-up is lost.
+ *
+ * Why a flag and not a count of sleepers: a process killed while counted
+ * would leave the count high for good, and every later publication would
+ * pay a FUTEX_WAKE system call. A flag left set by a dead sleeper (or by one
+ * that found work on its look and left) costs one wake-up, after which the
+ * waker's exchange has cleared it. The price is that a wake-up wakes every
+ * sleeper of that side (at most the step's workers), as ck_ec does.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ck_pr.h>
+#include <ck_ring.h>
+
+#include <sluice/error.h>
+#include <sluice/ring.h>
+#include "base/atomic.h"
+#include "base/die.h"
+#include "queues/ring_hooks.h"
+#include "queues/ring_layout.h"
+
+CK_RING_PROTOTYPE(sluice_desc, sluice_desc)
+
+/* ThreadSanitizer cannot see ck_pr's inline-assembly loads and stores, so
+ * it does not know that a p_tail store publishes slots, or that a c_head
+ * update frees them. Where our own code copies slots, we tell it, at the
+ * exact points where the real ordering is established. (Inside ck's own
+ * single-descriptor functions we cannot: tests/tsan.supp names them.) */
+#if defined(__SANITIZE_THREAD__)
+#define SL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SL_TSAN 1
+#endif
+#endif
+#ifdef SL_TSAN
+#include <sanitizer/tsan_interface.h>
+#define tsan_acquire(addr) __tsan_acquire((void *)(addr))
+#define tsan_release(addr) __tsan_release((void *)(addr))
+#else
+#define tsan_acquire(addr) ((void)0)
+#define tsan_release(addr) ((void)0)
+#endif
+
+#define BUSY_POLL_YIELD_AFTER 64u
+
+sluice__ring_test_hook_fn sluice__ring_test_hook;
+
+void sluice__ring_set_test_hook(sluice__ring_test_hook_fn fn)
+{
+	sluice__ring_test_hook = fn;
+}
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline struct sluice_ring_hdr *ring_hdr(const sluice_ring_t *r)
+{
+	return r->hdr_;
+}
+
+static inline struct sluice_ring_lane *lane_at(const sluice_ring_t *r, uint32_t i)
+{
+	return (struct sluice_ring_lane *)(r->lanes_ + (uint64_t)i * r->lane_stride_);
+}
+
+static inline sluice_desc_t *lane_slots(struct sluice_ring_lane *l)
+{
+	return (sluice_desc_t *)(l + 1);
+}
+
+/* Slot contents are written by producers, and read by multi-consumer
+ * dequeues, as eight relaxed 64-bit atomics rather than memcpy. ck's
+ * multi-consumer protocol copies a slot *before* the CAS that claims it; a
+ * consumer whose c_head snapshot went stale may copy a slot while the
+ * producer is rewriting it, and discards the copy when its CAS fails.
+ * With plain copies that is a data race (undefined in C11, and reported by
+ * ThreadSanitizer); with relaxed atomics it is a well-defined stale read,
+ * as in a seqlock. On x86-64 these are the same plain moves. Ordering comes
+ * from the fences around the counters, not from these accesses. */
+static inline void slot_put(sluice_desc_t *slot, const sluice_desc_t *d)
+{
+	_Atomic uint64_t *dst = (_Atomic uint64_t *)(void *)slot;
+	uint64_t w[8];
+	memcpy(w, d, sizeof(w));
+	for (int i = 0; i < 8; i++)
+		sl_store_relaxed(&dst[i], w[i]);
+}
+
+static inline void slot_get(sluice_desc_t *out, const sluice_desc_t *slot)
+{
+	_Atomic uint64_t *src = (_Atomic uint64_t *)(void *)slot;
+	uint64_t w[8];
+	for (int i = 0; i < 8; i++)
+		w[i] = sl_load_relaxed(&src[i]);
+	memcpy(out, w, sizeof(w));
+}
+
+_Static_assert(sizeof(sluice_desc_t) == 8 * sizeof(uint64_t), "a slot is eight words");
+
+/* FUTEX_WAIT without FUTEX_PRIVATE_FLAG: the word is in a MAP_SHARED
+ * mapping and the waker is usually another process. Returns 0 (woken or
+ * spurious), -EAGAIN (the word had moved), -ETIMEDOUT or -EINTR. */
+static int futex_wait(_Atomic uint32_t *word, uint32_t val, const struct timespec *rel)
+{
+	int saved = errno;
+	long rc = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, val, rel, NULL, 0);
+	int err = rc == 0 ? 0 : -errno;
+	errno = saved;
+	return err;
+}
+
+static void futex_wake(_Atomic uint32_t *word, int n)
+{
+	int saved = errno;
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, n, NULL, NULL, 0);
+	errno = saved;
+}
+
+/* The slow half of a wake-up, out of line so the fast path stays small.
+ * Clears the flag and wakes every sleeper; a waker that finds the flag
+ * already cleared by another waker leaves the wake-up to that one. */
+__attribute__((noinline, cold)) static void ec_wake(struct sluice_ring_ec *ec,
+						     sluice_ring_stats_t *st)
+{
+	/* acq_rel: of two wakers racing, exactly one sees 1. */
+	if (atomic_exchange_explicit(&ec->waiting, 0, memory_order_acq_rel) == 0)
+		return;
+	/* Release: a sleeper that reads the new seq (acquire, in wait_loop)
+	 * also sees what we published before it. */
+	sl_fetch_add_acq_rel(&ec->seq, 1);
+	futex_wake(&ec->seq, INT_MAX);
+	if (st)
+		st->futex_wakes++;
+}
+
+__attribute__((noinline, cold)) static void efd_wake(struct sluice_ring_ec *ec, int efd,
+						      sluice_ring_stats_t *st)
+{
+	uint32_t armed = 1;
+	/* Exactly one waker consumes an arming; acq_rel pairs with the
+	 * consumer's arming store and its re-arm. */
+	if (!sl_cas_acq_rel(&ec->armed, &armed, 0))
+		return;
+	int saved = errno;
+	uint64_t one = 1;
+	ssize_t w;
+	do
+		w = write(efd, &one, sizeof(one));
+	while (w < 0 && errno == EINTR);
+	errno = saved;
+	if (st)
+		st->eventfd_writes++;
+}
+
+/* After publishing k descriptors: wake consumers, only if one sleeps. */
+static inline void wake_consumers(struct sluice_ring_hdr *h, int efd, sluice_ring_stats_t *st)
+{
+	/* Orders our p_tail store before the sleeper checks below; pairs with
+	 * the fence in wait_loop (and sluice_ring_arm) between registering as
+	 * a sleeper and looking at the lanes. */
+	sl_fence_seq_cst();
+	if (__builtin_expect(sl_load_relaxed(&h->not_empty.waiting) != 0, 0))
+		ec_wake(&h->not_empty, st);
+	if (__builtin_expect(sl_load_relaxed(&h->not_empty.armed) != 0, 0) && efd >= 0)
+		efd_wake(&h->not_empty, efd, st);
+}
+
+/* After taking descriptors: wake producers blocked on a full lane, only if
+ * one sleeps. All of them: we do not know whose lane we freed; the others
+ * look at their lane and sleep again. */
+static inline void wake_producers(struct sluice_ring_hdr *h, sluice_ring_stats_t *st)
+{
+	/* Orders our c_head update before the sleeper check; pairs with the
+	 * fence in a producer's wait_loop between registering and looking. */
+	sl_fence_seq_cst();
+	if (__builtin_expect(sl_load_relaxed(&h->not_full.waiting) != 0, 0))
+		ec_wake(&h->not_full, st);
+}
+
+/* ---- layout ------------------------------------------------------------ */
+
+static int check_config(const sluice_ring_config_t *cfg, uint32_t *nlanes)
+{
+	if (cfg == NULL || cfg->size_of != sizeof(*cfg))
+		return SLUICE_EINVAL;
+	if (cfg->capacity < SLUICE_RING_MIN_CAPACITY || cfg->capacity > SLUICE_RING_MAX_CAPACITY ||
+	    (cfg->capacity & (cfg->capacity - 1)) != 0)
+		return SLUICE_EINVAL;
+	if (cfg->wait > SLUICE_RING_BUSY_POLL)
+		return SLUICE_EINVAL;
+	switch (cfg->kind) {
+	case SLUICE_RING_SPSC:
+		if (cfg->lanes > 1)
+			return SLUICE_EINVAL;
+		*nlanes = 1;
+		break;
+	case SLUICE_RING_MPMC:
+		if (cfg->lanes < 1 || cfg->lanes > SLUICE_RING_MAX_LANES)
+			return SLUICE_EINVAL;
+		*nlanes = cfg->lanes;
+		break;
+	default:
+		return SLUICE_EINVAL;
+	}
+	return 0;
+}
+
+static uint64_t lane_stride(uint32_t capacity)
+{
+	return sizeof(struct sluice_ring_lane) + (uint64_t)capacity * sizeof(sluice_desc_t);
+}
+
+int64_t sluice_ring_mem_size(const sluice_ring_config_t *cfg)
+{
+	uint32_t nlanes;
+	int rc = check_config(cfg, &nlanes);
+	if (rc)
+		return rc;
+	/* At most 192 + 4096 * (192 + 2^30): no overflow. */
+	return (int64_t)(sizeof(struct sluice_ring_hdr) + nlanes * lane_stride(cfg->capacity));
+}
+
+int sluice_ring_format(void *mem, uint64_t size, const sluice_ring_config_t *cfg)
+{
+	int64_t need = sluice_ring_mem_size(cfg);
+	if (need < 0)
+		return (int)need;
+	if (mem == NULL || ((uintptr_t)mem & (SLUICE_RING_CACHELINE - 1)) != 0)
+		return SLUICE_EINVAL;
+	if (size < (uint64_t)need)
+		return SLUICE_ENOSPC;
+
+	uint32_t nlanes = cfg->kind == SLUICE_RING_SPSC ? 1 : cfg->lanes;
+	struct sluice_ring_hdr *h = mem;
+	memset(h, 0, sizeof(*h));
+	h->magic = SLUICE_RING_MAGIC;
+	h->layout_version = SLUICE_RING_LAYOUT_VERSION;
+	h->header_size = sizeof(*h);
+	h->kind = cfg->kind;
+	h->nlanes = nlanes;
+	h->capacity = cfg->capacity;
+	h->wait = cfg->wait == SLUICE_RING_WAIT_DEFAULT ? SLUICE_RING_SPIN_SLEEP : cfg->wait;
+	h->spin_ns = cfg->spin_ns ? cfg->spin_ns : SLUICE_RING_SPIN_NS_DEFAULT;
+	h->lane_off = sizeof(*h);
+	h->lane_stride = lane_stride(cfg->capacity);
+	h->total_size = (uint64_t)need;
+	for (uint32_t i = 0; i < nlanes; i++) {
+		struct sluice_ring_lane *l =
+			(void *)((char *)mem + h->lane_off + (uint64_t)i * h->lane_stride);
+		memset(l, 0, sizeof(*l));
+		ck_ring_init(&l->ring, cfg->capacity);
+		/* Slots are not cleared: nothing reads a slot before a producer
+		 * wrote it. */
+	}
+	/* Nobody maps the ring yet; whoever opens it later gets these stores
+	 * through whatever hands them the memory (fork, SCM_RIGHTS + mmap). */
+	return 0;
+}
+
+int sluice_ring_open(sluice_ring_t *r, void *mem, uint64_t size)
+{
+	if (r == NULL || mem == NULL || ((uintptr_t)mem & (SLUICE_RING_CACHELINE - 1)) != 0)
+		return SLUICE_EINVAL;
+	memset(r, 0, sizeof(*r));
+	r->efd_ = -1;
+	if (size < sizeof(struct sluice_ring_hdr))
+		return SLUICE_ETRUNCATED;
+	/* Plain reads: format wrote these before the ring was shared, and
+	 * nothing writes them again. Each is checked before use. */
+	const struct sluice_ring_hdr *h = mem;
+	if (h->magic != SLUICE_RING_MAGIC)
+		return SLUICE_EBADMAGIC;
+	if (h->layout_version != SLUICE_RING_LAYOUT_VERSION)
+		return SLUICE_EVERSION;
+	uint32_t kind = h->kind, nlanes = h->nlanes, cap = h->capacity, wait = h->wait;
+	uint64_t lane_off = h->lane_off, stride = h->lane_stride, total = h->total_size;
+	if (h->header_size != sizeof(*h))
+		return SLUICE_ECORRUPT;
+	if (kind != SLUICE_RING_SPSC && kind != SLUICE_RING_MPMC)
+		return SLUICE_ECORRUPT;
+	if (cap < SLUICE_RING_MIN_CAPACITY || cap > SLUICE_RING_MAX_CAPACITY || (cap & (cap - 1)))
+		return SLUICE_ECORRUPT;
+	if (nlanes < 1 || nlanes > SLUICE_RING_MAX_LANES ||
+	    (kind == SLUICE_RING_SPSC && nlanes != 1))
+		return SLUICE_ECORRUPT;
+	if (wait < SLUICE_RING_SPIN_SLEEP || wait > SLUICE_RING_BUSY_POLL)
+		return SLUICE_ECORRUPT;
+	if (lane_off != sizeof(*h) || stride != lane_stride(cap) ||
+	    total != lane_off + nlanes * stride)
+		return SLUICE_ECORRUPT;
+	/* Bounded above (4096 lanes of 1 GiB): the products cannot wrap. */
+	if (total > size)
+		return SLUICE_ETRUNCATED;
+
+	r->hdr_ = mem;
+	r->lanes_ = (char *)mem + lane_off;
+	r->lane_stride_ = stride;
+	r->mem_size_ = total;
+	r->kind_ = kind;
+	r->nlanes_ = nlanes;
+	r->capacity_ = cap;
+	r->mask_ = cap - 1;
+	r->wait_ = wait;
+	r->spin_ns_ = h->spin_ns;
+	for (uint32_t i = 0; i < nlanes; i++) {
+		struct sluice_ring_lane *l = lane_at(r, i);
+		/* ck's single operations read these on every call. */
+		if (ck_pr_load_uint(&l->ring.size) != cap || ck_pr_load_uint(&l->ring.mask) != cap - 1) {
+			memset(r, 0, sizeof(*r));
+			r->efd_ = -1;
+			return SLUICE_ECORRUPT;
+		}
+	}
+	return 0;
+}
+
+static int check_wait(unsigned wait, uint64_t spin_ns, uint32_t ring_wait, uint64_t ring_spin,
+		      uint32_t *out_wait, uint64_t *out_spin)
+{
+	if (wait > SLUICE_RING_BUSY_POLL)
+		return SLUICE_EINVAL;
+	/* ring_wait comes from shared memory (checked by open, re-read here). */
+	if (ring_wait < SLUICE_RING_SPIN_SLEEP || ring_wait > SLUICE_RING_BUSY_POLL)
+		ring_wait = SLUICE_RING_SPIN_SLEEP;
+	if (ring_spin == 0)
+		ring_spin = SLUICE_RING_SPIN_NS_DEFAULT;
+	*out_wait = wait == SLUICE_RING_WAIT_DEFAULT ? ring_wait : wait;
+	*out_spin = spin_ns ? spin_ns : (wait == SLUICE_RING_WAIT_DEFAULT ? ring_spin
+									 : SLUICE_RING_SPIN_NS_DEFAULT);
+	return 0;
+}
+
+int sluice_ring_set_wait(sluice_ring_t *r, unsigned wait, uint64_t spin_ns)
+{
+	const struct sluice_ring_hdr *h = ring_hdr(r);
+	if (h == NULL)
+		return SLUICE_EINVAL;
+	return check_wait(wait, spin_ns, h->wait, h->spin_ns, &r->wait_, &r->spin_ns_);
+}
+
+int sluice_ring_producer_set_wait(sluice_ring_producer_t *p, unsigned wait, uint64_t spin_ns)
+{
+	const struct sluice_ring_hdr *h = p->hdr_;
+	if (h == NULL)
+		return SLUICE_EINVAL;
+	return check_wait(wait, spin_ns, h->wait, h->spin_ns, &p->wait_, &p->spin_ns_);
+}
+
+unsigned sluice_ring_kind(const sluice_ring_t *r)
+{
+	return r->kind_;
+}
+
+uint32_t sluice_ring_lanes(const sluice_ring_t *r)
+{
+	return r->nlanes_;
+}
+
+uint32_t sluice_ring_lane_capacity(const sluice_ring_t *r)
+{
+	return r->mask_;
+}
+
+uint64_t sluice_ring_count(const sluice_ring_t *r)
+{
+	uint64_t n = 0;
+	for (uint32_t i = 0; i < r->nlanes_; i++) {
+		struct sluice_ring_lane *l = lane_at(r, i);
+		unsigned int c = ck_pr_load_uint(&l->ring.c_head);
+		/* p_tail read after c_head (ck_ring_size reads them the same
+		 * way), so the difference is not negative. */
+		ck_pr_fence_load();
+		unsigned int p = ck_pr_load_uint(&l->ring.p_tail);
+		unsigned int d = p - c;
+		n += d > r->mask_ ? r->mask_ : d;
+	}
+	return n;
+}
+
+void sluice_ring_stats(const sluice_ring_t *r, sluice_ring_stats_t *out)
+{
+	*out = r->stats_;
+}
+
+void sluice_ring_producer_stats(const sluice_ring_producer_t *p, sluice_ring_stats_t *out)
+{
+	*out = p->stats_;
+}
+
+/* ---- lanes -------------------------------------------------------------- */
+
+int sluice_ring_producer_claim(sluice_ring_producer_t *p, const sluice_ring_t *r, uint32_t owner)
+{
+	if (p == NULL || r == NULL || r->hdr_ == NULL || owner == SLUICE_RING_OWNER_NONE)
+		return SLUICE_EINVAL;
+	for (uint32_t i = 0; i < r->nlanes_; i++)
+		if (sl_load_relaxed(&lane_at(r, i)->owner) == owner)
+			return SLUICE_EEXIST;
+	for (uint32_t i = 0; i < r->nlanes_; i++) {
+		struct sluice_ring_lane *l = lane_at(r, i);
+		uint32_t expected = SLUICE_RING_OWNER_NONE;
+		/* Acquire pairs with the release of the lane's previous owner
+		 * (producer_release) or of the supervisor (lane_release), which
+		 * came after the previous owner's last p_tail store: we continue
+		 * from its p_tail. */
+		if (!sl_cas_acq_rel(&l->owner, &expected, owner))
+			continue;
+		memset(p, 0, sizeof(*p));
+		p->hdr_ = r->hdr_;
+		p->lane_ = l;
+		p->slots_ = lane_slots(l);
+		p->kind_ = r->kind_;
+		p->mask_ = r->mask_;
+		p->owner_ = owner;
+		p->lane_index_ = i;
+		p->wait_ = r->wait_;
+		p->spin_ns_ = r->spin_ns_;
+		p->efd_ = -1;
+		return 0;
+	}
+	return SLUICE_EBUSY;
+}
+
+int sluice_ring_producer_release(sluice_ring_producer_t *p)
+{
+	if (p == NULL || p->lane_ == NULL)
+		return SLUICE_EINVAL;
+	struct sluice_ring_lane *l = p->lane_;
+	uint32_t expected = p->owner_;
+	/* Release: our p_tail stores come before the next owner's claim
+	 * (its acquire CAS). */
+	bool ok = sl_cas_acq_rel(&l->owner, &expected, SLUICE_RING_OWNER_NONE);
+	memset(p, 0, sizeof(*p));
+	p->efd_ = -1;
+	return ok ? 0 : SLUICE_ENOTOWNER;
+}
+
+static void wake_all(struct sluice_ring_hdr *h, int efd, sluice_ring_stats_t *st)
+{
+	/* Pairs with sleepers' fences as in wake_consumers. */
+	sl_fence_seq_cst();
+	if (sl_load_relaxed(&h->not_empty.waiting) != 0)
+		ec_wake(&h->not_empty, st);
+	if (sl_load_relaxed(&h->not_full.waiting) != 0)
+		ec_wake(&h->not_full, st);
+	if (efd >= 0 && sl_load_relaxed(&h->not_empty.armed) != 0)
+		efd_wake(&h->not_empty, efd, st);
+}
+
+void sluice_ring_wake_all(sluice_ring_t *r)
+{
+	wake_all(ring_hdr(r), r->efd_, &r->stats_);
+}
+
+int sluice_ring_lane_release(const sluice_ring_t *r, uint32_t owner)
+{
+	if (r == NULL || r->hdr_ == NULL || owner == SLUICE_RING_OWNER_NONE)
+		return SLUICE_EINVAL;
+	int freed = 0;
+	for (uint32_t i = 0; i < r->nlanes_; i++) {
+		uint32_t expected = owner;
+		/* Release: pairs with the next claimer's acquire CAS. The dead
+		 * owner's p_tail stores happened before its death, which we
+		 * learnt of through the kernel (waitpid, pidfd). */
+		if (sl_cas_acq_rel(&lane_at(r, i)->owner, &expected, SLUICE_RING_OWNER_NONE))
+			freed++;
+	}
+	/* The dead producer may have published and died before waking. */
+	if (freed)
+		wake_all(ring_hdr(r), -1, NULL);
+	return freed;
+}
+
+int64_t sluice_ring_lane_owner(const sluice_ring_t *r, uint32_t lane)
+{
+	if (lane >= r->nlanes_)
+		return SLUICE_EINVAL;
+	return sl_load_acquire(&lane_at(r, lane)->owner);
+}
+
+/* ---- producer side ------------------------------------------------------ */
+
+/* One descriptor into the producer's lane: ck's reserve, our copy, the
+ * hook, ck's commit. ck reads c_head (ck_pr_load) in reserve and publishes
+ * with ck_pr_fence_store + ck_pr_store of p_tail in commit. */
+static inline int lane_put_one(sluice_ring_producer_t *p, const sluice_desc_t *d)
+{
+	struct sluice_ring_lane *l = p->lane_;
+	struct sluice_desc *slot = ck_ring_enqueue_reserve_spmc_sluice_desc(&l->ring, p->slots_);
+	if (slot == NULL)
+		return 0;
+	/* TSan: the slot is free; pairs with the tsan_release a bulk consumer
+	 * issues before the c_head update that freed it. */
+	tsan_acquire(&l->ring.c_head);
+	slot_put(slot, d);
+	if (__builtin_expect(sluice__ring_test_hook != NULL, 0))
+		sluice__ring_test_hook(p, d, 1);
+	/* TSan: the slot is written; pairs with a bulk consumer's
+	 * tsan_acquire after its p_tail load. */
+	tsan_release(&l->ring.p_tail);
+	/* ck: fence_store (slot before p_tail), then p_tail + 1. */
+	ck_ring_enqueue_commit_spmc(&l->ring);
+	return 1;
+}
+
+/* Up to n descriptors into the producer's lane with one publication,
+ * following ck's single-producer protocol on the same counters. */
+static inline int lane_put_bulk(sluice_ring_producer_t *p, const sluice_desc_t *d, unsigned n)
+{
+	struct sluice_ring_lane *l = p->lane_;
+	sluice_desc_t *slots = p->slots_;
+	const unsigned int mask = p->mask_;
+	/* c_head is moved by consumers (store or CAS): ck_pr_load as in ck. */
+	unsigned int consumer = ck_pr_load_uint(&l->ring.c_head);
+	/* p_tail is written only by this lane's producer: us. */
+	unsigned int producer = ck_pr_load_uint(&l->ring.p_tail);
+	unsigned int used = producer - consumer;
+	if (__builtin_expect(used > mask, 0))
+		return SLUICE_ECORRUPT; /* consumers never pass p_tail */
+	unsigned int k = mask - used; /* one slot stays empty, as in ck */
+	if (k > n)
+		k = n;
+	if (k == 0)
+		return 0;
+	/* Our slot writes come after the c_head load that said they are free;
+	 * pairs with the consumers' release fence before their c_head update
+	 * (ck's enqueue_sp relies on the control dependency for this). */
+	ck_pr_fence_load_store();
+	tsan_acquire(&l->ring.c_head);
+	for (unsigned int i = 0; i < k; i++)
+		slot_put(&slots[(producer + i) & mask], &d[i]);
+	if (__builtin_expect(sluice__ring_test_hook != NULL, 0))
+		sluice__ring_test_hook(p, d, k);
+	tsan_release(&l->ring.p_tail);
+	/* Slot writes before the p_tail store that publishes them; pairs with
+	 * the consumer's fence_load between its p_tail load and its copy (ck's
+	 * commit_sp uses the same fence). */
+	ck_pr_fence_store();
+	ck_pr_store_uint(&l->ring.p_tail, producer + k);
+	return (int)k;
+}
+
+/* ---- consumer side ------------------------------------------------------ */
+
+/* Up to n descriptors from a lane with one consumer (SPSC), following ck's
+ * dequeue_sc on the same counters. */
+static inline int lane_take_sc(struct sluice_ring_lane *l, const sluice_desc_t *slots,
+			       unsigned int mask, sluice_desc_t *out, unsigned n)
+{
+	/* c_head is ours alone (single consumer). */
+	unsigned int consumer = ck_pr_load_uint(&l->ring.c_head);
+	unsigned int producer = ck_pr_load_uint(&l->ring.p_tail);
+	unsigned int avail = producer - consumer;
+	if (avail == 0)
+		return 0;
+	if (__builtin_expect(avail > mask, 0))
+		return SLUICE_ECORRUPT; /* the producer never laps c_head */
+	unsigned int k = avail < n ? avail : n;
+	/* Slot reads after the p_tail load; pairs with the producer's
+	 * fence_store before its p_tail store. */
+	ck_pr_fence_load();
+	tsan_acquire(&l->ring.p_tail);
+	unsigned int start = consumer & mask;
+	unsigned int first = k <= mask + 1 - start ? k : mask + 1 - start;
+	memcpy(out, &slots[start], (size_t)first * sizeof(*out));
+	if (k > first)
+		memcpy(out + first, &slots[0], (size_t)(k - first) * sizeof(*out));
+	tsan_release(&l->ring.c_head);
+	/* Slot reads complete before the c_head store that lets the producer
+	 * reuse them; pairs with the producer's load_store fence after its
+	 * c_head load. (ck's dequeue_sc uses fence_store here; a release
+	 * fence also orders the reads.) */
+	ck_pr_fence_release();
+	ck_pr_store_uint(&l->ring.c_head, consumer + k);
+	return (int)k;
+}
+
+/* Up to n descriptors from a lane that other consumers share, following
+ * ck's dequeue_mc: copy, then claim what was copied with one CAS of c_head;
+ * a failed CAS means another consumer took them first, and the copy (which
+ * may have raced with the producer reusing those slots) is discarded. */
+static inline int lane_take_mc(struct sluice_ring_lane *l, const sluice_desc_t *slots,
+			       unsigned int mask, sluice_desc_t *out, unsigned n)
+{
+	unsigned int consumer = ck_pr_load_uint(&l->ring.c_head);
+	for (;;) {
+		/* Our p_tail snapshot is at least as new as our c_head one;
+		 * pairs with nothing in particular: it keeps avail from
+		 * being computed from a p_tail older than c_head (ck: "must
+		 * represent state relative to our latest consumer snapshot"). */
+		ck_pr_fence_load();
+		unsigned int producer = ck_pr_load_uint(&l->ring.p_tail);
+		unsigned int avail = producer - consumer;
+		if (avail == 0)
+			return 0;
+		if (__builtin_expect(avail > mask, 0)) {
+			/* Our c_head snapshot is stale (others took past it and
+			 * the producer refilled): copying would only be thrown
+			 * away. Take a fresh one. If c_head has not moved, the
+			 * pair was consistent and p_tail is out of bounds:
+			 * shared memory was scribbled on. */
+			unsigned int fresh = ck_pr_load_uint(&l->ring.c_head);
+			if (fresh == consumer)
+				return SLUICE_ECORRUPT;
+			consumer = fresh;
+			continue;
+		}
+		unsigned int k = avail < n ? avail : n;
+		/* Slot reads after the p_tail load; pairs with the producer's
+		 * fence_store before its p_tail store. */
+		ck_pr_fence_load();
+		tsan_acquire(&l->ring.p_tail);
+		for (unsigned int i = 0; i < k; i++)
+			slot_get(&out[i], &slots[(consumer + i) & mask]);
+		tsan_release(&l->ring.c_head);
+		/* Slot reads complete before the CAS that frees them; pairs
+		 * with the producer's load_store fence after its c_head load
+		 * (ck: fence_store_atomic; release is at least as strong). */
+		ck_pr_fence_release();
+		if (ck_pr_cas_uint_value(&l->ring.c_head, consumer, consumer + k, &consumer))
+			return (int)k;
+	}
+}
+
+static inline int cons_try_spsc(sluice_ring_t *r, sluice_desc_t *out, unsigned n)
+{
+	struct sluice_ring_lane *l = (struct sluice_ring_lane *)r->lanes_;
+	int k;
+	if (n == 1) {
+		/* ck: p_tail load, fence_load, copy, fence_store, c_head store. */
+		k = ck_ring_dequeue_spsc_sluice_desc(&l->ring, lane_slots(l), out) ? 1 : 0;
+		/* TSan: what the producer wrote before publishing (a payload)
+		 * is ours now. After ck's p_tail load, which saw the store that
+		 * followed the producer's tsan_release. (ck's own copy of the
+		 * slot, before this point, is in tests/tsan.supp.) */
+		if (k)
+			tsan_acquire(&l->ring.p_tail);
+	} else {
+		k = lane_take_sc(l, lane_slots(l), r->mask_, out, n);
+	}
+	if (k > 0)
+		wake_producers(r->hdr_, &r->stats_);
+	return k;
+}
+
+static inline int cons_try_mpmc(sluice_ring_t *r, sluice_desc_t *out, unsigned n)
+{
+	const uint32_t nlanes = r->nlanes_;
+	uint32_t i = r->next_lane_ < nlanes ? r->next_lane_ : 0;
+	unsigned got = 0;
+	int err = 0;
+	for (uint32_t scanned = 0; scanned < nlanes && got < n; scanned++) {
+		struct sluice_ring_lane *l = lane_at(r, i);
+		int k;
+		if (n - got == 1) {
+			/* ck: c_head load, fence_load, p_tail load, fence_load,
+			 * copy, fence_store_atomic, CAS c_head (retried). */
+			k = ck_ring_dequeue_spmc_sluice_desc(&l->ring, lane_slots(l), out + got) ? 1 : 0;
+			/* TSan: as in cons_try_spsc. */
+			if (k)
+				tsan_acquire(&l->ring.p_tail);
+		} else {
+			k = lane_take_mc(l, lane_slots(l), r->mask_, out + got, n - got);
+		}
+		if (++i == nlanes)
+			i = 0;
+		if (k > 0)
+			got += (unsigned)k;
+		else if (k < 0)
+			err = k;
+	}
+	r->next_lane_ = i;
+	if (got > 0) {
+		wake_producers(r->hdr_, &r->stats_);
+		return (int)got;
+	}
+	return err;
+}
+
+/* ---- waiting ------------------------------------------------------------ */
+
+enum try_op { TRY_PUT_SPSC, TRY_PUT_MPMC, TRY_TAKE_SPSC, TRY_TAKE_MPMC };
+
+static inline int prod_try(sluice_ring_producer_t *p, const sluice_desc_t *d, unsigned n)
+{
+	int k = n == 1 ? lane_put_one(p, d) : lane_put_bulk(p, d, n);
+	if (k > 0)
+		wake_consumers(p->hdr_, p->efd_, &p->stats_);
+	return k;
+}
+
+static int try_op(enum try_op op, void *h, void *buf, unsigned n)
+{
+	switch (op) {
+	case TRY_PUT_SPSC:
+	case TRY_PUT_MPMC:
+		return prod_try(h, buf, n);
+	case TRY_TAKE_SPSC:
+		return cons_try_spsc(h, buf, n);
+	case TRY_TAKE_MPMC:
+		return cons_try_mpmc(h, buf, n);
+	}
+	return SLUICE_EINVAL;
+}
+
+static inline void timespec_from_ns(struct timespec *ts, uint64_t ns)
+{
+	ts->tv_sec = (time_t)(ns / 1000000000u);
+	ts->tv_nsec = (long)(ns % 1000000000u);
+}
+
+/* The blocking forms' slow path, entered after one try found nothing:
+ * spin or poll as the handle's mode says, then sleep on eventcount `ec`
+ * (see the protocol at the top of this file). Returns what a try returned
+ * (> 0 moved, < 0 an error) or -ETIMEDOUT. EINTR from a signal is absorbed:
+ * the loop looks again and goes on until the deadline. */
+__attribute__((noinline)) static int wait_loop(enum try_op op, void *h, void *buf, unsigned n,
+						uint64_t timeout_ns, struct sluice_ring_ec *ec,
+						uint32_t wait, uint64_t spin_ns,
+						sluice_ring_stats_t *st)
+{
+	uint64_t start = now_ns();
+	uint64_t deadline = timeout_ns > UINT64_MAX - start ? UINT64_MAX : start + timeout_ns;
+	int k;
+
+	if (wait == SLUICE_RING_BUSY_POLL) {
+		for (unsigned empty = 1;; empty++) {
+			k = try_op(op, h, buf, n);
+			if (k != 0)
+				return k;
+			if (empty % BUSY_POLL_YIELD_AFTER == 0) {
+				/* More pollers than cores collapse without this
+				 * (BASELINES.md: 0.5 M/s instead of 14.5). */
+				sched_yield();
+				st->yields++;
+				if (now_ns() >= deadline)
+					break;
+			} else {
+				sl_cpu_relax();
+			}
+		}
+		st->timeouts++;
+		return SLUICE_ETIMEDOUT;
+	}
+
+	if (wait == SLUICE_RING_SPIN_SLEEP && spin_ns > 0) {
+		uint64_t spin_end = spin_ns > deadline - start ? deadline : start + spin_ns;
+		for (unsigned i = 1;; i++) {
+			sl_cpu_relax();
+			k = try_op(op, h, buf, n);
+			if (k != 0)
+				return k;
+			if (i % 16 == 0 && now_ns() >= spin_end)
+				break;
+		}
+	}
+
+	for (;;) {
+		uint64_t now = now_ns();
+		if (now >= deadline)
+			break;
+		sl_store_relaxed(&ec->waiting, 1);
+		/* Registration before the look below; pairs with the waker's
+		 * fence between its counter store and its flag load. */
+		sl_fence_seq_cst();
+		/* Acquire pairs with the waker's release increment: if we read
+		 * its new seq, what it published is visible to the look. */
+		uint32_t seq = sl_load_acquire(&ec->seq);
+		/* Found work: leave the flag set; the next waker clears it at
+		 * the cost of one needless wake-up (see the top of the file). */
+		k = try_op(op, h, buf, n);
+		if (k != 0)
+			return k;
+		struct timespec ts, *tsp = NULL;
+		if (deadline != UINT64_MAX) {
+			now = now_ns();
+			if (now >= deadline)
+				break;
+			timespec_from_ns(&ts, deadline - now);
+			tsp = &ts;
+		}
+		int rc = futex_wait(&ec->seq, seq, tsp);
+		if (rc == SLUICE_EAGAIN)
+			st->futex_eagain++;
+		else
+			st->futex_waits++;
+		k = try_op(op, h, buf, n);
+		if (k != 0)
+			return k;
+	}
+	st->timeouts++;
+	return SLUICE_ETIMEDOUT;
+}
+
+/* ---- public producer calls --------------------------------------------- */
+
+#define CHECK_PRODUCER(p, kind, n)                                              \
+	do {                                                                    \
+		if (__builtin_expect((p)->kind_ != (kind), 0))                  \
+			return SLUICE_EINVAL;                                   \
+		if (__builtin_expect((n) == 0, 0))                              \
+			return 0;                                               \
+	} while (0)
+
+static inline int put_blocking(sluice_ring_producer_t *p, enum try_op op, const sluice_desc_t *d,
+			       unsigned n, uint64_t timeout_ns)
+{
+	int k = prod_try(p, d, n);
+	if (__builtin_expect(k != 0, 1))
+		return k;
+	if (timeout_ns == 0) {
+		p->stats_.timeouts++;
+		return SLUICE_ETIMEDOUT;
+	}
+	struct sluice_ring_hdr *h = p->hdr_;
+	return wait_loop(op, p, (void *)d, n, timeout_ns, &h->not_full, p->wait_, p->spin_ns_,
+			 &p->stats_);
+}
+
+int sluice_ring_try_enqueue_spsc(sluice_ring_producer_t *p, const sluice_desc_t *d)
+{
+	CHECK_PRODUCER(p, SLUICE_RING_SPSC, 1);
+	return prod_try(p, d, 1);
+}
+
+int sluice_ring_try_enqueue_bulk_spsc(sluice_ring_producer_t *p, const sluice_desc_t *d,
+				      unsigned n)
+{
+	CHECK_PRODUCER(p, SLUICE_RING_SPSC, n);
+	return prod_try(p, d, n);
+}
+
+int sluice_ring_enqueue_spsc(sluice_ring_producer_t *p, const sluice_desc_t *d,
+			     uint64_t timeout_ns)
+{
+	CHECK_PRODUCER(p, SLUICE_RING_SPSC, 1);
+	return put_blocking(p, TRY_PUT_SPSC, d, 1, timeout_ns);
+}
+
+int sluice_ring_enqueue_bulk_spsc(sluice_ring_producer_t *p, const sluice_desc_t *d, unsigned n,
+				  uint64_t timeout_ns)
+{
+	CHECK_PRODUCER(p, SLUICE_RING_SPSC, n);
+	return put_blocking(p, TRY_PUT_SPSC, d, n, timeout_ns);
+}
+
+int sluice_ring_try_enqueue_mpmc(sluice_ring_producer_t *p, const sluice_desc_t *d)
+{
+	CHECK_PRODUCER(p, SLUICE_RING_MPMC, 1);
+	return prod_try(p, d, 1);
+}
+
+int sluice_ring_try_enqueue_bulk_mpmc(sluice_ring_producer_t *p, const sluice_desc_t *d,
+				      unsigned n)
+{
+	CHECK_PRODUCER(p, SLUICE_RING_MPMC, n);
+	return prod_try(p, d, n);
+}
+
+int sluice_ring_enqueue_mpmc(sluice_ring_producer_t *p, const sluice_desc_t *d,
+			     uint64_t timeout_ns)
+{
+	CHECK_PRODUCER(p, SLUICE_RING_MPMC, 1);
+	return put_blocking(p, TRY_PUT_MPMC, d, 1, timeout_ns);
+}
+
+int sluice_ring_enqueue_bulk_mpmc(sluice_ring_producer_t *p, const sluice_desc_t *d, unsigned n,
+				  uint64_t timeout_ns)
+{
+	CHECK_PRODUCER(p, SLUICE_RING_MPMC, n);
+	return put_blocking(p, TRY_PUT_MPMC, d, n, timeout_ns);
+}
+
+/* ---- public consumer calls --------------------------------------------- */
+
+#define CHECK_CONSUMER(r, kind, n)                                              \
+	do {                                                                    \
+		if (__builtin_expect((r)->kind_ != (kind), 0))                  \
+			return SLUICE_EINVAL;                                   \
+		if (__builtin_expect((n) == 0, 0))                              \
+			return 0;                                               \
+	} while (0)
+
+static inline int take_blocking(sluice_ring_t *r, enum try_op op, sluice_desc_t *out, unsigned n,
+				uint64_t timeout_ns)
+{
+	int k = op == TRY_TAKE_SPSC ? cons_try_spsc(r, out, n) : cons_try_mpmc(r, out, n);
+	if (__builtin_expect(k != 0, 1))
+		return k;
+	if (timeout_ns == 0) {
+		r->stats_.timeouts++;
+		return SLUICE_ETIMEDOUT;
+	}
+	return wait_loop(op, r, out, n, timeout_ns, &ring_hdr(r)->not_empty, r->wait_,
+			 r->spin_ns_, &r->stats_);
+}
+
+int sluice_ring_try_dequeue_spsc(sluice_ring_t *r, sluice_desc_t *out)
+{
+	CHECK_CONSUMER(r, SLUICE_RING_SPSC, 1);
+	return cons_try_spsc(r, out, 1);
+}
+
+int sluice_ring_try_dequeue_bulk_spsc(sluice_ring_t *r, sluice_desc_t *out, unsigned n)
+{
+	CHECK_CONSUMER(r, SLUICE_RING_SPSC, n);
+	return cons_try_spsc(r, out, n);
+}
+
+int sluice_ring_dequeue_spsc(sluice_ring_t *r, sluice_desc_t *out, uint64_t timeout_ns)
+{
+	CHECK_CONSUMER(r, SLUICE_RING_SPSC, 1);
+	return take_blocking(r, TRY_TAKE_SPSC, out, 1, timeout_ns);
+}
+
+int sluice_ring_dequeue_bulk_spsc(sluice_ring_t *r, sluice_desc_t *out, unsigned n,
+				  uint64_t timeout_ns)
+{
+	CHECK_CONSUMER(r, SLUICE_RING_SPSC, n);
+	return take_blocking(r, TRY_TAKE_SPSC, out, n, timeout_ns);
+}
+
+int sluice_ring_try_dequeue_mpmc(sluice_ring_t *r, sluice_desc_t *out)
+{
+	CHECK_CONSUMER(r, SLUICE_RING_MPMC, 1);
+	return cons_try_mpmc(r, out, 1);
+}
+
+int sluice_ring_try_dequeue_bulk_mpmc(sluice_ring_t *r, sluice_desc_t *out, unsigned n)
+{
+	CHECK_CONSUMER(r, SLUICE_RING_MPMC, n);
+	return cons_try_mpmc(r, out, n);
+}
+
+int sluice_ring_dequeue_mpmc(sluice_ring_t *r, sluice_desc_t *out, uint64_t timeout_ns)
+{
+	CHECK_CONSUMER(r, SLUICE_RING_MPMC, 1);
+	return take_blocking(r, TRY_TAKE_MPMC, out, 1, timeout_ns);
+}
+
+int sluice_ring_dequeue_bulk_mpmc(sluice_ring_t *r, sluice_desc_t *out, unsigned n,
+				  uint64_t timeout_ns)
+{
+	CHECK_CONSUMER(r, SLUICE_RING_MPMC, n);
+	return take_blocking(r, TRY_TAKE_MPMC, out, n, timeout_ns);
+}
+
+/* ---- eventfd ------------------------------------------------------------ */
+
+int sluice_ring_set_eventfd(sluice_ring_t *r, int efd)
+{
+	if (r == NULL || efd < -1)
+		return SLUICE_EINVAL;
+	r->efd_ = efd;
+	return 0;
+}
+
+int sluice_ring_producer_set_eventfd(sluice_ring_producer_t *p, int efd)
+{
+	if (p == NULL || efd < -1)
+		return SLUICE_EINVAL;
+	p->efd_ = efd;
+	return 0;
+}
+
+static bool ring_nonempty(const sluice_ring_t *r)
+{
+	for (uint32_t i = 0; i < r->nlanes_; i++) {
+		struct sluice_ring_lane *l = lane_at(r, i);
+		unsigned int c = ck_pr_load_uint(&l->ring.c_head);
+		unsigned int p = ck_pr_load_uint(&l->ring.p_tail);
+		if (c != p)
+			return true;
+	}
+	return false;
+}
+
+int sluice_ring_arm(sluice_ring_t *r)
+{
+	if (r == NULL || r->hdr_ == NULL || r->efd_ < 0)
+		return SLUICE_EINVAL;
+	struct sluice_ring_hdr *h = ring_hdr(r);
+	sl_store_relaxed(&h->not_empty.armed, 1);
+	r->armed_ = true;
+	/* Arming before the look at the lanes; pairs with the producer's
+	 * fence between its p_tail store and its armed load. */
+	sl_fence_seq_cst();
+	return ring_nonempty(r) ? 1 : 0;
+}
+
+void sluice_ring_disarm(sluice_ring_t *r)
+{
+	if (r == NULL || r->hdr_ == NULL || !r->armed_)
+		return;
+	sl_store_relaxed(&ring_hdr(r)->not_empty.armed, 0);
+	r->armed_ = false;
+}
