@@ -3,13 +3,19 @@
  *
  * Each pair is: take a block of the size, write one word into it, give it
  * back. Sizes: 256 B, 4 KiB, 64 KiB, and a mixed sequence (log-uniform
- * between 64 B and 64 KiB, the same sequence for both allocators). From one
+ * between 64 B and 64 KiB, the same sequence for all allocators); and
+ * bursts: take 256 blocks of 256 B, then give them all back, which runs
+ * through every layer (sluice's per-thread cache refills and flushes, glibc's
+ * tcache overflows into its bins). sluice runs twice: plain
+ * (sluice_blocks_alloc/free: the shared free stacks on every call) and
+ * through a per-thread cache (sluice_blocks_cache_alloc/free). From one
  * process, and from two processes at once (forked, pinned to separate CPUs
- * when two are allowed): sluice's two processes share one arena and fight
- * over its free stacks; malloc's two each have a heap of their own.
- * Rounds alternate sluice and malloc so that noise hits both; the table
- * shows the median of the rounds and the ratio sluice/malloc (> 1: sluice
- * is faster).
+ * when two are allowed): sluice's two processes share one arena (plain,
+ * they fight over its free stacks; cached, over the free stacks only on a
+ * refill or flush); malloc's two each have a heap of their own.
+ * Rounds rotate the order of the three so that noise hits all; the table
+ * shows the median of the rounds and the ratios to malloc (> 1: sluice is
+ * faster).
  *
  *   bench_alloc [--quick] [--rounds N] [--pairs N]
  */
@@ -36,19 +42,22 @@
 #define MAX_ROUNDS 31
 #define SIZES_LEN 4096 /* a power of two: the mixed sequence repeats */
 
-enum alloc_kind { SLUICE, MALLOC };
-static const char *const kind_name[] = {"sluice", "malloc"};
+enum alloc_kind { SLUICE, CACHED, MALLOC, NKINDS };
+static const char *const kind_name[] = {"sluice", "sluice cached", "malloc"};
 
 struct workload {
 	const char *name;
 	uint64_t fixed; /* 0: the mixed sequence */
+	uint32_t burst; /* 0: alloc+free pairs; else take this many, then free them */
 };
 
+#define MAX_BURST 256
 static const struct workload workloads[] = {
-	{"256 B", 256},
-	{"4 KiB", 4096},
-	{"64 KiB", 65536},
-	{"mixed 64 B-64 KiB", 0},
+	{"256 B", 256, 0},
+	{"4 KiB", 4096, 0},
+	{"64 KiB", 65536, 0},
+	{"mixed 64 B-64 KiB", 0, 0},
+	{"256 B, bursts of 256", 256, 256},
 };
 #define NWORK (sizeof(workloads) / sizeof(workloads[0]))
 
@@ -62,7 +71,9 @@ struct shared {
 };
 
 static sluice_blocks_t blocks;
+static sluice_blocks_cache_t cache; /* each child's own, as owner 10 + child */
 static uint64_t sizes[SIZES_LEN];
+static uint32_t burst;
 static struct shared *shared;
 static int cpus[2];
 static int ncpus_allowed;
@@ -99,6 +110,63 @@ static int run_sluice(uint64_t pairs, uint32_t owner)
 	return 0;
 }
 
+static int run_cached(uint64_t pairs)
+{
+	for (uint64_t i = 0; i < pairs; i++) {
+		sluice_block_t h;
+		int rc = sluice_blocks_cache_alloc(&cache, sizes[i & (SIZES_LEN - 1)], &h);
+		if (__builtin_expect(rc != 0, 0)) {
+			fprintf(stderr, "sluice_blocks_cache_alloc: %s\n", sluice_strerror(rc));
+			return 1;
+		}
+		uint64_t *p = sluice_blocks_ptr(&blocks, h, NULL);
+		*p = i;
+		escape(p);
+		if (__builtin_expect(sluice_blocks_cache_free(&cache, h) != 0, 0))
+			return 1;
+	}
+	return 0;
+}
+
+/* Bursts: `burst` blocks taken, each written once, then all given back, in
+ * the order taken. pairs is rounded down to whole bursts. */
+static int run_burst(enum alloc_kind kind, uint64_t pairs, uint32_t owner)
+{
+	sluice_block_t h[MAX_BURST];
+	void *p[MAX_BURST];
+	for (uint64_t i = 0; i + burst <= pairs; i += burst) {
+		for (uint32_t j = 0; j < burst; j++) {
+			uint64_t size = sizes[(i + j) & (SIZES_LEN - 1)];
+			int rc = 0;
+			if (kind == MALLOC) {
+				p[j] = malloc(size);
+				rc = p[j] == NULL ? SLUICE_ENOMEM : 0;
+			} else {
+				rc = kind == CACHED ? sluice_blocks_cache_alloc(&cache, size, &h[j])
+						    : sluice_blocks_alloc(&blocks, size, owner, &h[j]);
+				p[j] = rc == 0 ? sluice_blocks_ptr(&blocks, h[j], NULL) : NULL;
+			}
+			if (__builtin_expect(rc != 0, 0)) {
+				fprintf(stderr, "%s alloc: %s\n", kind_name[kind], sluice_strerror(rc));
+				return 1;
+			}
+			*(uint64_t *)p[j] = i + j;
+			escape(p[j]);
+		}
+		for (uint32_t j = 0; j < burst; j++) {
+			int rc = 0;
+			if (kind == MALLOC)
+				free(p[j]);
+			else
+				rc = kind == CACHED ? sluice_blocks_cache_free(&cache, h[j])
+						    : sluice_blocks_free(&blocks, h[j], owner);
+			if (__builtin_expect(rc != 0, 0))
+				return 1;
+		}
+	}
+	return 0;
+}
+
 static int run_malloc(uint64_t pairs)
 {
 	for (uint64_t i = 0; i < pairs; i++) {
@@ -110,6 +178,20 @@ static int run_malloc(uint64_t pairs)
 		free(p);
 	}
 	return 0;
+}
+
+static int run(enum alloc_kind kind, uint64_t pairs, uint32_t owner)
+{
+	if (burst)
+		return run_burst(kind, pairs, owner);
+	switch (kind) {
+	case SLUICE:
+		return run_sluice(pairs, owner);
+	case CACHED:
+		return run_cached(pairs);
+	default:
+		return run_malloc(pairs);
+	}
 }
 
 static void pin(int cpu)
@@ -136,8 +218,11 @@ static double measure(enum alloc_kind kind, uint32_t nproc, uint64_t pairs)
 		if (pids[i] == 0) {
 			if (ncpus_allowed >= 2 || nproc == 1)
 				pin(cpus[i % ncpus_allowed]);
-			/* A short warm-up outside the timed span. */
-			int rc = kind == SLUICE ? run_sluice(1000, 10 + i) : run_malloc(1000);
+			uint32_t owner = 10 + i;
+			int rc = kind == CACHED ? sluice_blocks_cache_init(&cache, &blocks, owner) : 0;
+			/* A short warm-up outside the timed span (whole bursts). */
+			if (rc == 0)
+				rc = run(kind, burst ? 4 * burst : 1000, owner);
 			/* relaxed counter; the go flag below orders the start. */
 			sl_fetch_add_relaxed(&shared->ready, 1);
 			/* acquire: pairs with the parent's release store of go. */
@@ -145,8 +230,12 @@ static double measure(enum alloc_kind kind, uint32_t nproc, uint64_t pairs)
 				sched_yield();
 			sl_store_relaxed(&shared->start_ns[i], now_ns());
 			if (rc == 0)
-				rc = kind == SLUICE ? run_sluice(pairs, 10 + i) : run_malloc(pairs);
+				rc = run(kind, pairs, owner);
 			sl_store_relaxed(&shared->end_ns[i], now_ns());
+			/* The cache's blocks go back to the arena for the next
+			 * measurement (outside the timed span: once per run). */
+			if (kind == CACHED && sluice_blocks_cache_fini(&cache) < 0)
+				rc = 1;
 			if (rc != 0)
 				sl_store_relaxed(&shared->failed, 1);
 			_exit(rc);
@@ -173,7 +262,8 @@ static double measure(enum alloc_kind kind, uint32_t nproc, uint64_t pairs)
 		start = s < start ? s : start;
 		end = e > end ? e : end;
 	}
-	return (double)pairs * nproc / ((double)(end - start) / 1e9);
+	uint64_t done = burst ? pairs / burst * burst : pairs;
+	return (double)done * nproc / ((double)(end - start) / 1e9);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -190,6 +280,7 @@ static double median(double *v, int n)
 
 static void fill_sizes(const struct workload *w)
 {
+	burst = w->burst;
 	uint64_t x = 0x9e3779b97f4a7c15ull;
 	for (int i = 0; i < SIZES_LEN; i++) {
 		if (w->fixed) {
@@ -294,14 +385,14 @@ int main(int argc, char **argv)
 	       (unsigned long long)pairs, rounds);
 	fflush(stdout);
 
-	double res[NWORK][2][2][MAX_ROUNDS]; /* [workload][procs-1][kind][round] */
+	double res[NWORK][2][NKINDS][MAX_ROUNDS]; /* [workload][procs-1][kind][round] */
 	for (int r = 0; r < rounds; r++) {
 		for (size_t w = 0; w < NWORK; w++) {
 			fill_sizes(&workloads[w]);
 			for (uint32_t np = 1; np <= 2; np++) {
-				for (int k = 0; k < 2; k++) {
-					/* Alternate which goes first, round by round. */
-					enum alloc_kind kind = (enum alloc_kind)((k + r) % 2);
+				for (int k = 0; k < NKINDS; k++) {
+					/* Rotate which goes first, round by round. */
+					enum alloc_kind kind = (enum alloc_kind)((k + r) % NKINDS);
 					double v = measure(kind, np, pairs);
 					if (v < 0) {
 						fprintf(stderr, "%s, %s, %u proc: failed\n",
@@ -314,22 +405,24 @@ int main(int argc, char **argv)
 		}
 	}
 
-	printf("\n| size | processes | sluice (M pairs/s) | malloc (M pairs/s) | sluice/malloc |\n");
-	printf("|---|---|---|---|---|\n");
+	printf("\n| size | processes | sluice (M pairs/s) | sluice cached (M pairs/s) | "
+	       "malloc (M pairs/s) | sluice/malloc | cached/malloc |\n");
+	printf("|---|---|---|---|---|---|---|\n");
 	for (size_t w = 0; w < NWORK; w++) {
 		for (int np = 0; np < 2; np++) {
 			double s = median(res[w][np][SLUICE], rounds) / 1e6;
+			double c = median(res[w][np][CACHED], rounds) / 1e6;
 			double m = median(res[w][np][MALLOC], rounds) / 1e6;
-			printf("| %s | %d | %.1f | %.1f | %.2f |\n", workloads[w].name, np + 1, s, m,
-			       s / m);
+			printf("| %s | %d | %.1f | %.1f | %.1f | %.2f | %.2f |\n", workloads[w].name,
+			       np + 1, s, c, m, s / m, c / m);
 		}
 	}
-	printf("\n(ns per pair, 1 process: ");
+	printf("\nns per pair, 1 process (sluice / cached / malloc):\n");
 	for (size_t w = 0; w < NWORK; w++)
-		printf("%s%s %.1f vs %.1f", w ? "; " : "", workloads[w].name,
+		printf("  %-22s %5.1f / %5.1f / %5.1f\n", workloads[w].name,
 		       1e9 / median(res[w][0][SLUICE], rounds),
+		       1e9 / median(res[w][0][CACHED], rounds),
 		       1e9 / median(res[w][0][MALLOC], rounds));
-	printf(")\n");
 	sluice_arena_destroy(a);
 	return 0;
 }

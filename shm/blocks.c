@@ -23,6 +23,25 @@
  * Owned blocks never outnumber in_use (the count rises before an owner is
  * stored and falls after it is cleared), so reclaim never drives in_use
  * below zero.
+ *
+ * Per-thread caches (sluice_blocks_cache_t) move blocks in batches, with
+ * the same order of steps:
+ *
+ *   refill: pop a chain of k (one head CAS) -> in_use += k -> k owner stores
+ *           of owner|CACHED
+ *   flush:  k owner stores of FREE -> in_use -= k -> push the chain linked
+ *           through the next words (one head CAS)
+ *   hit:    alloc: pop the magazine -> owner store of `owner`
+ *           free:  owner load and compare -> owner store of owner|CACHED ->
+ *                  push the magazine
+ *
+ * A hit writes only the block's own owner word, with a plain release store:
+ * while the cache's thread lives it is the only writer of the owner words
+ * of blocks owned by its owner or sitting in its cache (see blocks.h). A
+ * death between a refill's CAS and its owner stores, or between a flush's
+ * owner stores and its CAS, leaves up to k blocks off the stack and owned
+ * by nobody: the same kind of window as alloc's, repaired by audit. A dead
+ * thread's cached blocks carry owner|CACHED, which reclaim(owner) frees.
  */
 #include <sluice/blocks.h>
 #include <sluice/error.h>
@@ -55,11 +74,13 @@ static inline uint32_t log2_u64(uint64_t v) /* v a power of two */
 }
 
 /* Owner ids callers may use: 1 .. SLUICE_OWNER_MAX. One compare: 0 wraps to
- * UINT32_MAX. */
+ * UINT32_MAX. Refuses every word with SLUICE_OWNER_CACHED set. */
 static inline bool owner_ok(uint32_t owner)
 {
 	return owner - 1u < SLUICE_OWNER_MAX;
 }
+
+_Static_assert(SLUICE_OWNER_MAX < SLUICE_OWNER_CACHED, "no caller id has the cached bit");
 
 void sluice__blocks_layout(uint32_t nclasses, const uint64_t *block_size, const uint32_t *count,
 			   uint64_t *meta_off, uint64_t *data_off, uint64_t *used)
@@ -439,8 +460,10 @@ int sluice_blocks_free(const sluice_blocks_t *b, sluice_block_t blk, uint32_t ow
 	const struct sluice__blocks_geom *g = decode(b, blk, &idx);
 	if (__builtin_expect(g == NULL, 0))
 		return SLUICE_EBADHANDLE;
-	if (__builtin_expect(owner == SLUICE_OWNER_FREE, 0))
-		return SLUICE_ENOTOWNER; /* owner 0 owns nothing; never CAS 0 -> 0 */
+	/* Owner 0 owns nothing (never CAS 0 -> 0), and a word with the cached
+	 * bit names a block in a cache, which nobody frees from outside. */
+	if (__builtin_expect(!owner_ok(owner), 0))
+		return SLUICE_ENOTOWNER;
 	return give_back(g, idx, owner);
 }
 
@@ -453,8 +476,10 @@ int sluice_blocks_set_owner(const sluice_blocks_t *b, sluice_block_t blk, uint32
 		return SLUICE_EBADHANDLE;
 	if (!owner_ok(to))
 		return SLUICE_EINVAL;
-	if (from == SLUICE_OWNER_FREE)
-		return SLUICE_ENOTOWNER; /* a free block cannot be claimed off the stack */
+	/* A free block cannot be claimed off the stack, nor a cached one out of
+	 * its cache (only the cache's thread writes that word). */
+	if (!owner_ok(from))
+		return SLUICE_ENOTOWNER;
 	uint32_t expected = from;
 	/* acq_rel: the acquire half pairs with the release that made `from`
 	 * the owner; the release half pairs with the acquire of whoever next
@@ -496,10 +521,12 @@ int64_t sluice_blocks_reclaim(const sluice_blocks_t *b, uint32_t owner)
 			/* relaxed: a filter only; give_back's CAS decides, with
 			 * acq_rel. Another process may hand a block to `owner`
 			 * right after this load; the contract says `owner` is
-			 * dead, so nobody should. */
-			if (sl_load_relaxed(&meta_of(g, i)->owner) != owner)
+			 * dead, so nobody should. A block in the dead owner's
+			 * cache carries owner|CACHED: it is freed the same way. */
+			uint32_t o = sl_load_relaxed(&meta_of(g, i)->owner);
+			if (o != owner && o != (owner | SLUICE_OWNER_CACHED))
 				continue;
-			int err = give_back(g, i, owner);
+			int err = give_back(g, i, o);
 			if (err == SLUICE_ECORRUPT)
 				return err;
 			if (err == 0)
@@ -525,6 +552,324 @@ int sluice_blocks_stats(const sluice_blocks_t *b, uint32_t cls, sluice_blocks_st
 	out->bookkeeping_bytes = sizeof(struct sluice_blocks_ctl) +
 				 (uint64_t)g->count * sizeof(struct sluice_blocks_meta);
 	return 0;
+}
+
+/* ---- per-thread caches -------------------------------------------------- */
+
+_Static_assert(sizeof(((sluice_blocks_cache_t *)0)->class_of_log2) ==
+		       sizeof(((sluice_blocks_t *)0)->class_of_log2),
+	       "the cache copies the whole class table");
+
+/* Classes with fewer blocks than this are not cached. */
+#define CACHE_MIN_COUNT 16
+/* A magazine holds at most 1 / 2^CACHE_SHARE_SHIFT of its class. */
+#define CACHE_SHARE_SHIFT 3
+
+/* Takes up to `want` blocks off the top of class g's free stack with one
+ * CAS: walks `want` next words down from the top, then swings the head past
+ * them. Writes the indices to out[0 .. *got-1], top first. 0, -ENOSPC when
+ * the stack is empty, -ECORRUPT for an index out of range. Lock-free.
+ *
+ * Why the walk is safe: a CAS that succeeds found the head word, tag
+ * included, as the acquire load read it, so no pop or push happened in
+ * between (each bumps the tag), and a block on the stack has no writer of
+ * its next word (only the pusher of an off-stack block writes next): the
+ * chain read is the stack as it was. A walk over a stack that changed
+ * under it may read any in-range value (next words only ever hold checked
+ * indices) and then fails the CAS; it reads at most `want` words. */
+static int stack_pop_chain(const struct sluice__blocks_geom *g, uint32_t want, uint32_t *out,
+			   uint32_t *got)
+{
+	struct sluice_blocks_ctl *ctl = g->ctl;
+	struct sluice_blocks_meta *meta = g->meta;
+	/* acquire: pairs with the release of the head CAS (a push, or any
+	 * later CAS of the same release sequence: all head writes are RMWs)
+	 * that installed this top, so every next word of the chain below it,
+	 * and the previous owners' last writes to those blocks, are visible. */
+	uint64_t h = sl_load_acquire(&ctl->head);
+	for (;;) {
+		uint32_t idx = SLUICE_BLOCKS_HEAD_IDX(h);
+		if (idx == SLUICE_BLOCKS_EMPTY)
+			return SLUICE_ENOSPC;
+		uint32_t n = 0;
+		while (n < want && idx != SLUICE_BLOCKS_EMPTY) {
+			if (__builtin_expect(idx >= g->count, 0))
+				return SLUICE_ECORRUPT; /* head or a next word scribbled on */
+			out[n++] = idx;
+			/* relaxed: ordered after the acquire that read h; if h
+			 * is stale the CAS below fails on the tag. */
+			idx = sl_load_relaxed(&meta[idx].next);
+		}
+		if (__builtin_expect(idx != SLUICE_BLOCKS_EMPTY && idx >= g->count, 0))
+			return SLUICE_ECORRUPT;
+		uint64_t nh = SLUICE_BLOCKS_HEAD(SLUICE_BLOCKS_HEAD_TAG(h) + 1, idx);
+		/* acq_rel: as in stack_pop; on failure h gets the current head
+		 * with acquire, pairing the same way for the retry. */
+		if (sl_cas_acq_rel(&ctl->head, &h, nh)) {
+			*got = n;
+			return 0;
+		}
+	}
+}
+
+/* Puts the k blocks idx[0 .. k-1] (the caller's, off the stack, owner words
+ * already FREE) on class g's free stack with one CAS: idx[0] on top, each
+ * one's next the one after, the last one's next the old top. 0, or
+ * -ECORRUPT when the head holds an index out of range (the blocks stay off
+ * the stack: audit finds them). Lock-free. */
+static int stack_push_chain(const struct sluice__blocks_geom *g, const uint32_t *idx, uint32_t k)
+{
+	struct sluice_blocks_ctl *ctl = g->ctl;
+	struct sluice_blocks_meta *meta = g->meta;
+	/* relaxed: published by the release half of the CAS below. */
+	for (uint32_t i = 0; i + 1 < k; i++)
+		sl_store_relaxed(&meta[idx[i]].next, idx[i + 1]);
+	/* relaxed: the top index is only copied into a next word, never
+	 * followed; the CAS checks it is still the top. */
+	uint64_t h = sl_load_relaxed(&ctl->head);
+	for (;;) {
+		uint32_t top = SLUICE_BLOCKS_HEAD_IDX(h);
+		if (__builtin_expect(top != SLUICE_BLOCKS_EMPTY && top >= g->count, 0))
+			return SLUICE_ECORRUPT;
+		/* relaxed: published by the CAS below. */
+		sl_store_relaxed(&meta[idx[k - 1]].next, top);
+		uint64_t nh = SLUICE_BLOCKS_HEAD(SLUICE_BLOCKS_HEAD_TAG(h) + 1, idx[0]);
+		/* acq_rel: the release half pairs with the acquire load / CAS of
+		 * head in stack_pop and stack_pop_chain: a popper sees every
+		 * next word of the chain and every write the cache's thread (or
+		 * the blocks' earlier owners) made to the blocks. On failure h
+		 * gets the current head and we retry. */
+		if (sl_cas_acq_rel(&ctl->head, &h, nh))
+			return 0;
+	}
+}
+
+int sluice_blocks_cache_init(sluice_blocks_cache_t *cache, const sluice_blocks_t *b,
+			     uint32_t owner)
+{
+	if (cache == NULL || b == NULL || b->nclasses == 0 || !owner_ok(owner))
+		return SLUICE_EINVAL;
+	memset(cache, 0, sizeof(*cache));
+	cache->b = b;
+	cache->owner = owner;
+	cache->nclasses = b->nclasses;
+	memcpy(cache->class_of_log2, b->class_of_log2, sizeof(cache->class_of_log2));
+	for (uint32_t c = 0; c < b->nclasses; c++) {
+		uint32_t count = b->cls[c].count;
+		cache->mag[c].count = count;
+		cache->mag[c].meta = b->cls[c].meta;
+		uint32_t cap = count >> CACHE_SHARE_SHIFT;
+		if (count < CACHE_MIN_COUNT)
+			cap = 0; /* a few big blocks: never hoarded */
+		if (cap > SLUICE_BLOCKS_CACHE_DEPTH)
+			cap = SLUICE_BLOCKS_CACHE_DEPTH;
+		cache->mag[c].cap = cap;
+		cache->mag[c].batch = cap / 2 > 0 ? cap / 2 : 1;
+	}
+	return 0;
+}
+
+/* Gives the k blocks idx[0 .. k-1] of magazine class g back to the free
+ * stack: owner words FREE, in_use -= k, one CAS. 0, or -ECORRUPT when the
+ * head was scribbled on: *kept says whether the blocks are still the
+ * cache's (the head is checked first, and then nothing changes) or were
+ * lost off every stack, unowned, for audit (the head was scribbled on
+ * between that check and the CAS). */
+static int cache_give_back(const struct sluice__blocks_geom *g, const uint32_t *idx, uint32_t k,
+			   bool *kept)
+{
+	struct sluice_blocks_ctl *ctl = g->ctl;
+	/* relaxed: a pre-check only, so a corrupt head leaves the magazine
+	 * as it was; stack_push_chain checks again on every try. */
+	uint32_t top = SLUICE_BLOCKS_HEAD_IDX(sl_load_relaxed(&ctl->head));
+	if (__builtin_expect(top != SLUICE_BLOCKS_EMPTY && top >= g->count, 0)) {
+		*kept = true;
+		return SLUICE_ECORRUPT;
+	}
+	*kept = false;
+	for (uint32_t i = 0; i < k; i++) {
+		/* relaxed: this thread is the word's only writer while the
+		 * block is cached (see blocks.h). Nothing is published through
+		 * FREE itself: the push's release carries the block's last use
+		 * to the next popper; reclaim never matches FREE, and audit
+		 * runs only on a quiescent region. */
+		sl_store_relaxed(&meta_of(g, idx[i])->owner, SLUICE_OWNER_FREE);
+	}
+	/* relaxed: a statistic; falls after the owner words are cleared and
+	 * before the push, as in free. */
+	sl_fetch_sub_relaxed(&ctl->in_use, k);
+	return stack_push_chain(g, idx, k);
+}
+
+/* The miss path of cache_alloc: the magazine of class c is empty; takes a
+ * batch off the free stack. 0, -ENOSPC, -ECORRUPT. */
+static __attribute__((noinline)) int cache_refill(sluice_blocks_cache_t *cache, uint32_t c)
+{
+	const struct sluice__blocks_geom *g = &cache->b->cls[c];
+	struct sluice__blocks_mag *m = &cache->mag[c];
+	struct sluice_blocks_ctl *ctl = g->ctl;
+	uint32_t got = 0;
+	int err = stack_pop_chain(g, m->batch, m->idx, &got);
+	if (err)
+		return err;
+	/* relaxed: statistics, as in alloc: in_use rises after the pop and
+	 * before the owner stores. */
+	uint32_t now = sl_fetch_add_relaxed(&ctl->in_use, got) + got;
+	uint32_t hw = sl_load_relaxed(&ctl->high_water);
+	while (now > hw && !sl_cas_relaxed(&ctl->high_water, &hw, now))
+		;
+	uint32_t cached = cache->owner | SLUICE_OWNER_CACHED;
+	for (uint32_t i = 0; i < got; i++) {
+		/* release: pairs with the acquire of sluice_blocks_owner and of
+		 * reclaim's CAS: whoever sees owner|CACHED also sees the block
+		 * off the stack (our pop CAS came first). */
+		sl_store_release(&meta_of(g, m->idx[i])->owner, cached);
+	}
+	/* The top of the shared stack (warmest) goes on top of the magazine. */
+	for (uint32_t i = 0, j = got - 1; i < j; i++, j--) {
+		uint32_t t = m->idx[i];
+		m->idx[i] = m->idx[j];
+		m->idx[j] = t;
+	}
+	m->n = got;
+	return 0;
+}
+
+/* The top of class c's magazine (not empty) given out as `owner`'s. */
+static inline void cache_pop(sluice_blocks_cache_t *cache, uint32_t c, sluice_block_t *out)
+{
+	struct sluice__blocks_mag *m = &cache->mag[c];
+	uint32_t idx = m->idx[--m->n];
+	/* release: pairs with the acquire of sluice_blocks_owner() (stats,
+	 * the inspector, a consumer checking who owns a block) and of the
+	 * owner CAS in free, set_owner and reclaim: whoever sees `owner` sees
+	 * the block as this thread left it when it cached it. The block has
+	 * been ours since then and nobody else writes this word (blocks.h), so
+	 * no locked instruction is needed. What the caller writes into the
+	 * block after this is published by whatever hands it on later
+	 * (set_owner's release CAS, a ring's release): a consumer in another
+	 * process pairs with that, not with this store. */
+	sl_store_release(&((struct sluice_blocks_meta *)m->meta)[idx].owner, cache->owner);
+	*out = (c << SLUICE_BLOCKS_INDEX_BITS) | idx;
+}
+
+/* cache_alloc's miss: class c's magazine is empty. Out of line, so that the
+ * hit path saves no registers. */
+static __attribute__((noinline)) int cache_alloc_miss(sluice_blocks_cache_t *cache, uint32_t c,
+						      uint64_t size, sluice_block_t *out)
+{
+	if (cache->mag[c].cap == 0)
+		return sluice_blocks_alloc(cache->b, size, cache->owner, out);
+	int err = cache_refill(cache, c);
+	if (err)
+		return err;
+	cache_pop(cache, c, out);
+	return 0;
+}
+
+int sluice_blocks_cache_alloc(sluice_blocks_cache_t *cache, uint64_t size, sluice_block_t *out)
+{
+	/* ceil(log2(size)); sizes 0 and 1 go to the smallest class. */
+	uint32_t l = size > 1 ? 64 - (uint32_t)__builtin_clzll(size - 1) : 0;
+	uint32_t c = cache->class_of_log2[l];
+	if (__builtin_expect(c == CLASS_NONE, 0))
+		return SLUICE_E2BIG;
+	if (__builtin_expect(cache->mag[c].n == 0, 0))
+		return cache_alloc_miss(cache, c, size, out);
+	cache_pop(cache, c, out);
+	return 0;
+}
+
+/* Puts block idx (meta word `meta`, the owner's: checked) into magazine m,
+ * which holds n < cap blocks. */
+static inline void cache_push(struct sluice__blocks_mag *m, uint32_t n,
+			      struct sluice_blocks_meta *meta, uint32_t idx, uint32_t owner)
+{
+	/* release: pairs with the acquire of reclaim's CAS (after this thread
+	 * dies, the reclaimer's push then carries the block's last use to the
+	 * next popper) and of sluice_blocks_owner(): the caller's last reads
+	 * and writes of the block come before the block counts as cached. */
+	sl_store_release(&meta->owner, owner | SLUICE_OWNER_CACHED);
+	m->idx[n] = idx;
+	m->n = n + 1;
+}
+
+/* cache_free with a full magazine: the oldest batch (the bottom, coldest)
+ * goes back to the free stack first. Out of line, like cache_alloc_miss. */
+static __attribute__((noinline)) int cache_free_full(sluice_blocks_cache_t *cache, uint32_t c,
+						     uint32_t idx)
+{
+	struct sluice__blocks_mag *m = &cache->mag[c];
+	bool kept;
+	int err = cache_give_back(&cache->b->cls[c], m->idx, m->batch, &kept);
+	if (!kept) {
+		m->n -= m->batch;
+		memmove(m->idx, m->idx + m->batch, m->n * sizeof(m->idx[0]));
+	}
+	if (err)
+		return err; /* the block is still the caller's, uncached */
+	cache_push(m, m->n, meta_of(&cache->b->cls[c], idx), idx, cache->owner);
+	return 0;
+}
+
+int sluice_blocks_cache_free(sluice_blocks_cache_t *cache, sluice_block_t blk)
+{
+	/* The handle's class and index, checked against the copies of the
+	 * geometry (taken from b's private copy at init). */
+	uint32_t c = blk >> SLUICE_BLOCKS_INDEX_BITS;
+	uint32_t idx = blk & SLUICE_BLOCKS_INDEX_MASK;
+	if (__builtin_expect(c >= cache->nclasses, 0))
+		return SLUICE_EBADHANDLE;
+	struct sluice__blocks_mag *m = &cache->mag[c];
+	if (__builtin_expect(idx >= m->count, 0))
+		return SLUICE_EBADHANDLE;
+	/* Read before the acquire below, which would make them reloads. */
+	uint32_t owner = cache->owner, n = m->n, cap = m->cap;
+	if (__builtin_expect(cap == 0, 0))
+		return sluice_blocks_free(cache->b, blk, owner);
+	struct sluice_blocks_meta *meta = (struct sluice_blocks_meta *)m->meta + idx;
+	/* acquire: pairs with the release that made the cache's owner the
+	 * owner: this thread's own store (alloc, cache_alloc), or the release
+	 * CAS of set_owner in another process that handed the block over, so
+	 * the previous owner's reads and writes of the block happen before
+	 * this thread gives it out again. A plain load and compare suffice: if
+	 * it is ours, nobody else writes the word until we do (blocks.h). */
+	if (__builtin_expect(sl_load_acquire(&meta->owner) != owner, 0))
+		return SLUICE_ENOTOWNER; /* free, cached already, or someone else's */
+	if (__builtin_expect(n == cap, 0))
+		return cache_free_full(cache, c, idx);
+	cache_push(m, n, meta, idx, owner);
+	return 0;
+}
+
+int64_t sluice_blocks_cache_flush(sluice_blocks_cache_t *cache)
+{
+	if (cache == NULL || cache->b == NULL)
+		return SLUICE_EINVAL;
+	int64_t given = 0;
+	for (uint32_t c = 0; c < cache->nclasses; c++) {
+		struct sluice__blocks_mag *m = &cache->mag[c];
+		uint32_t k = m->n;
+		if (k == 0)
+			continue;
+		/* Top first, so the warmest block is on top of the stack. */
+		uint32_t chain[SLUICE_BLOCKS_CACHE_DEPTH];
+		for (uint32_t i = 0; i < k; i++)
+			chain[i] = m->idx[k - 1 - i];
+		bool kept;
+		int err = cache_give_back(&cache->b->cls[c], chain, k, &kept);
+		if (!kept)
+			m->n = 0;
+		if (err)
+			return err;
+		given += k;
+	}
+	return given;
+}
+
+int64_t sluice_blocks_cache_fini(sluice_blocks_cache_t *cache)
+{
+	return sluice_blocks_cache_flush(cache);
 }
 
 /* ---- audit -------------------------------------------------------------- */
@@ -564,13 +909,16 @@ static int64_t audit_class(const struct sluice__blocks_geom *g, bool repair)
 	for (uint32_t i = 0; i < g->count; i++) {
 		if ((on_stack[i / 64] >> (i % 64)) & 1)
 			continue;
+		/* Any owner word but FREE is owned: an allocated block, or one
+		 * in a live cache (owner|CACHED), which in_use counts too. */
 		if (sl_load_relaxed(&meta_of(g, i)->owner) != SLUICE_OWNER_FREE) {
 			owned++;
 			continue;
 		}
 		/* Off the stack and owned by nobody: a process died between its
 		 * pop and its owner store, or between its owner CAS and its
-		 * push (see the top of this file). */
+		 * push, or inside a cache's refill or flush (see the top of
+		 * this file). */
 		ret++;
 		if (repair && stack_push(g, i) != 0) {
 			ret = SLUICE_ECORRUPT;

@@ -1,14 +1,21 @@
 /* The block allocator under contention: several forked processes, one
  * arena, each doing alloc/free pairs of random sizes across several classes
  * while holding a small random set of blocks, so the free stacks are really
- * fought over and classes run dry now and then. Each block gets a pattern
- * (owner, handle, sequence) at its start and end, checked before the free:
- * two processes holding the same block at once would break it. At the end
- * every block is free, every counter is back to zero, the audit finds
- * nothing, and no high-water mark passed its class's capacity.
+ * fought over and classes run dry now and then. Some processes go through a
+ * per-thread cache (sluice_blocks_cache_t), mixing in plain allocs and frees
+ * of the same blocks and flushing now and then; the others call alloc and
+ * free directly. Now and then a process hands a block it holds to the next
+ * process (set_owner, then a one-slot mailbox), which checks it and frees
+ * it (into its cache if it has one). Each block gets a pattern (owner,
+ * handle, sequence) at its start and end, checked before the free: two
+ * processes holding the same block at once would break it. At the end,
+ * after every cache is flushed, every block is free, every counter is back
+ * to zero, the audit finds nothing, and no high-water mark passed its
+ * class's capacity.
  *
- *   test_blocks_stress [processes [iterations per process]]
- *   (default 4 and 1,000,000, divided by SLUICE_TEST_SLOWDOWN)
+ *   test_blocks_stress [processes [iterations per process [cached]]]
+ *   (default 4 and 1,000,000, divided by SLUICE_TEST_SLOWDOWN; cached: 0
+ *   no process uses a cache, 1 the odd-numbered ones (default), 2 all)
  */
 #define _GNU_SOURCE
 #include "common/test.h"
@@ -24,16 +31,23 @@
 #define HOLD 6          /* blocks each process holds at most */
 #define OWNER_BASE 100u
 
-/* Small classes with few blocks: 4 processes x 6 held blocks exhaust some
- * of them, so -ENOSPC is part of the run. */
+/* Classes with few blocks: 4 processes x 6 held blocks (plus what their
+ * caches hold: magazines of 32, 16, 6 and 2 blocks in the first four
+ * classes; the last two are too small to be cached) exhaust some of them,
+ * so -ENOSPC is part of the run. */
 static const struct { uint64_t size; uint32_t count; } classes[] = {
-	{64, 24}, {256, 16}, {1024, 12}, {4096, 8}, {16384, 6}, {65536, 4},
+	{64, 256}, {256, 128}, {1024, 48}, {4096, 16}, {16384, 6}, {65536, 4},
 };
 #define NCLASSES (sizeof(classes) / sizeof(classes[0]))
+#define MAX_PROCS 64
 
 struct ctl {
 	_Atomic uint32_t ready; /* children that have opened the allocator */
 	_Atomic uint32_t go;    /* set by the parent once all are ready */
+	/* inbox[i]: a block handed to process i (owned by it), or NONE.
+	 * Written NONE -> handle only by process i - 1, back to NONE only by
+	 * process i (and by the parent once all have exited). */
+	_Atomic uint32_t inbox[MAX_PROCS];
 };
 
 struct stamp {
@@ -67,7 +81,8 @@ static bool stamp_ok(const char *p, uint64_t cap, struct stamp s)
 }
 
 /* One worker process: returns its exit code. */
-static int worker(int fd, uint32_t id, uint64_t iters, struct ctl *ctl)
+static int worker(int fd, uint32_t id, uint32_t nproc, uint64_t iters, bool cached,
+		  struct ctl *ctl)
 {
 	/* Its own mapping of the arena, at an address of its own. */
 	sluice_arena_t *a = NULL;
@@ -77,6 +92,12 @@ static int worker(int fd, uint32_t id, uint64_t iters, struct ctl *ctl)
 		return 1;
 	}
 	uint32_t owner = OWNER_BASE + id;
+	uint32_t next = (id + 1) % nproc;
+	sluice_blocks_cache_t cache;
+	if (cached && sluice_blocks_cache_init(&cache, &b, owner) != 0) {
+		fprintf(stderr, "worker %u: cache init failed\n", id);
+		return 1;
+	}
 	/* release: pairs with the parent's acquire load of ready. */
 	sl_fetch_add_acq_rel(&ctl->ready, 1);
 	/* acquire: pairs with the parent's release store of go. */
@@ -88,10 +109,74 @@ static int worker(int fd, uint32_t id, uint64_t iters, struct ctl *ctl)
 	for (int i = 0; i < HOLD; i++)
 		held[i] = SLUICE_BLOCK_NONE;
 	uint64_t rng = 0x9e3779b97f4a7c15ull * (id + 1);
-	uint64_t allocs = 0, enospc = 0;
+	uint64_t allocs = 0, enospc = 0, sent = 0, received = 0, flushed = 0;
 	for (uint64_t it = 1; it <= iters; it++) {
 		uint64_t r = rng_next(&rng);
 		int slot = (int)(r % HOLD);
+		/* A block handed to us: check it is ours and intact, free it.
+		 * acquire: pairs with the sender's release store of the inbox;
+		 * its set_owner CAS (release) came before, so the pattern and
+		 * the owner word are visible. */
+		uint32_t in = sl_load_acquire(&ctl->inbox[id]);
+		if (in != SLUICE_BLOCK_NONE) {
+			uint64_t cap;
+			char *p = sluice_blocks_ptr(&b, in, &cap);
+			struct stamp st;
+			if (p != NULL)
+				memcpy(&st, p, sizeof(st));
+			if (p == NULL || st.owner != owner || st.handle != in ||
+			    !stamp_ok(p, cap, st) || sluice_blocks_owner(&b, in) != owner) {
+				fprintf(stderr, "worker %u: handed block %#x broken\n", id, in);
+				return 1;
+			}
+			memset(p, 0, sizeof(struct stamp));
+			/* relaxed: only this process empties its inbox. */
+			sl_store_relaxed(&ctl->inbox[id], SLUICE_BLOCK_NONE);
+			int rc = cached ? sluice_blocks_cache_free(&cache, in)
+					: sluice_blocks_free(&b, in, owner);
+			if (rc != 0) {
+				fprintf(stderr, "worker %u: free of handed block: %s\n", id,
+					sluice_err_name(rc));
+				return 1;
+			}
+			received++;
+		}
+		/* Now and then hand a held block to the next process, when its
+		 * inbox is empty (acquire: pairs with its relaxed emptying,
+		 * which came after its last use of the previous block; the
+		 * set_owner CAS then orders the rest). */
+		if (held[slot] != SLUICE_BLOCK_NONE && (r >> 40) % 16 == 0 &&
+		    sl_load_acquire(&ctl->inbox[next]) == SLUICE_BLOCK_NONE) {
+			uint64_t cap;
+			char *p = sluice_blocks_ptr(&b, held[slot], &cap);
+			if (p == NULL || !stamp_ok(p, cap, stamps[slot])) {
+				fprintf(stderr, "worker %u: block %#x pattern broken\n", id,
+					held[slot]);
+				return 1;
+			}
+			struct stamp st = stamps[slot];
+			st.owner = OWNER_BASE + next;
+			stamp_write(p, cap, st);
+			int rc = sluice_blocks_set_owner(&b, held[slot], owner, st.owner);
+			if (rc != 0) {
+				fprintf(stderr, "worker %u: set_owner: %s\n", id, sluice_err_name(rc));
+				return 1;
+			}
+			/* release: pairs with the receiver's acquire of its inbox. */
+			sl_store_release(&ctl->inbox[next], held[slot]);
+			held[slot] = SLUICE_BLOCK_NONE;
+			sent++;
+		}
+		if (cached && (r >> 48) % 4096 == 0) {
+			int64_t n = sluice_blocks_cache_flush(&cache);
+			if (n < 0) {
+				fprintf(stderr, "worker %u: flush: %s\n", id, sluice_err_name((int)n));
+				return 1;
+			}
+			flushed += (uint64_t)n;
+		}
+		/* A cached process also uses the plain calls, one time in 8. */
+		bool plain = !cached || (r >> 56) % 8 == 0;
 		if (held[slot] != SLUICE_BLOCK_NONE) {
 			uint64_t cap;
 			char *p = sluice_blocks_ptr(&b, held[slot], &cap);
@@ -107,7 +192,8 @@ static int worker(int fd, uint32_t id, uint64_t iters, struct ctl *ctl)
 			/* Wipe the pattern: a process that got the same block
 			 * while we held it would fail its own check. */
 			memset(p, 0, sizeof(struct stamp));
-			int rc = sluice_blocks_free(&b, held[slot], owner);
+			int rc = plain ? sluice_blocks_free(&b, held[slot], owner)
+				       : sluice_blocks_cache_free(&cache, held[slot]);
 			if (rc != 0) {
 				fprintf(stderr, "worker %u: free: %s\n", id, sluice_err_name(rc));
 				return 1;
@@ -119,7 +205,9 @@ static int worker(int fd, uint32_t id, uint64_t iters, struct ctl *ctl)
 		uint64_t lo = c == 0 ? 1 : classes[c - 1].size + 1;
 		uint64_t size = lo + (r >> 24) % (classes[c].size - lo + 1);
 		sluice_block_t h;
-		int rc = sluice_blocks_alloc(&b, size, owner, &h);
+		plain = !cached || (r >> 59) % 8 == 0;
+		int rc = plain ? sluice_blocks_alloc(&b, size, owner, &h)
+			       : sluice_blocks_cache_alloc(&cache, size, &h);
 		if (rc == SLUICE_ENOSPC) {
 			enospc++;
 			continue;
@@ -145,13 +233,26 @@ static int worker(int fd, uint32_t id, uint64_t iters, struct ctl *ctl)
 			continue;
 		uint64_t cap;
 		char *p = sluice_blocks_ptr(&b, held[i], &cap);
-		if (!stamp_ok(p, cap, stamps[i]) || sluice_blocks_free(&b, held[i], owner) != 0) {
+		if (!stamp_ok(p, cap, stamps[i]) ||
+		    (cached ? sluice_blocks_cache_free(&cache, held[i])
+			    : sluice_blocks_free(&b, held[i], owner)) != 0) {
 			fprintf(stderr, "worker %u: final free of %#x\n", id, held[i]);
 			return 1;
 		}
 	}
-	printf("worker %u: %llu allocs, %llu ENOSPC\n", id, (unsigned long long)allocs,
-	       (unsigned long long)enospc);
+	if (cached) {
+		int64_t n = sluice_blocks_cache_fini(&cache);
+		if (n < 0) {
+			fprintf(stderr, "worker %u: final flush: %s\n", id, sluice_err_name((int)n));
+			return 1;
+		}
+		flushed += (uint64_t)n;
+	}
+	printf("worker %u (%s): %llu allocs, %llu ENOSPC, %llu handed on, %llu received, "
+	       "%llu flushed\n",
+	       id, cached ? "cached" : "plain", (unsigned long long)allocs,
+	       (unsigned long long)enospc, (unsigned long long)sent, (unsigned long long)received,
+	       (unsigned long long)flushed);
 	sluice_arena_destroy(a);
 	return 0;
 }
@@ -161,8 +262,9 @@ int main(int argc, char **argv)
 	unsigned slow = test_slowdown();
 	uint32_t nproc = (uint32_t)test_arg_u64(argc, argv, 1, 4);
 	uint64_t iters = test_arg_u64(argc, argv, 2, 1000000) / slow;
-	if (nproc < 1 || nproc > 64 || iters < 1) {
-		fprintf(stderr, "usage: %s [processes 1..64 [iterations]]\n", argv[0]);
+	uint64_t cached = test_arg_u64(argc, argv, 3, 1);
+	if (nproc < 1 || nproc > MAX_PROCS || iters < 1 || cached > 2) {
+		fprintf(stderr, "usage: %s [processes 1..64 [iterations [cached 0..2]]]\n", argv[0]);
 		return TEST_FAIL;
 	}
 
@@ -185,14 +287,17 @@ int main(int argc, char **argv)
 	CHECK_OK(sluice_arena_region(a, REGION_CTL, &off, &size));
 	struct ctl *ctl = sluice_arena_at(a, off, sizeof(*ctl), 64);
 	CHECK(ctl != NULL);
+	for (uint32_t i = 0; i < MAX_PROCS; i++)
+		sl_store_relaxed(&ctl->inbox[i], SLUICE_BLOCK_NONE);
 
-	pid_t pids[64];
+	pid_t pids[MAX_PROCS];
 	fflush(stdout);
 	for (uint32_t i = 0; i < nproc; i++) {
 		pids[i] = fork();
 		CHECK(pids[i] >= 0);
 		if (pids[i] == 0) {
-			int rc = worker(sluice_arena_fd(a), i, iters, ctl);
+			bool c = cached == 2 || (cached == 1 && i % 2 == 1);
+			int rc = worker(sluice_arena_fd(a), i, nproc, iters, c, ctl);
 			fflush(stdout);
 			_exit(rc);
 		}
@@ -220,6 +325,15 @@ int main(int argc, char **argv)
 	       (unsigned long long)iters, secs, (double)nproc * (double)iters / secs / 1e6);
 	CHECK(failed == 0);
 
+	/* A block still in an inbox belongs to a process that has exited:
+	 * free it as that owner (it is dead; nobody else acts as it). The
+	 * exits (waitpid) order its writes before these loads. */
+	for (uint32_t i = 0; i < nproc; i++) {
+		uint32_t h = sl_load_relaxed(&ctl->inbox[i]);
+		if (h != SLUICE_BLOCK_NONE)
+			CHECK_OK(sluice_blocks_free(&b, h, OWNER_BASE + i));
+	}
+
 	/* Everything is back: counters, stacks, owners. */
 	for (uint32_t c = 0; c < NCLASSES; c++) {
 		sluice_blocks_stats_t s;
@@ -236,12 +350,13 @@ int main(int argc, char **argv)
 	/* Each block can be taken exactly once. */
 	for (uint32_t c = 0; c < NCLASSES; c++) {
 		uint32_t n = classes[c].count;
-		sluice_block_t h[32];
-		uint64_t seen = 0;
+		sluice_block_t h[257];
+		uint8_t seen[256] = {0};
+		CHECK(n < 257);
 		for (uint32_t i = 0; i < n; i++) {
 			CHECK_OK(sluice_blocks_alloc(&b, classes[c].size, 1, &h[i]));
-			CHECK(h[i] >> 27 == c && !(seen & (UINT64_C(1) << (h[i] & 63))));
-			seen |= UINT64_C(1) << (h[i] & 63);
+			CHECK(h[i] >> 27 == c && (h[i] & 0x7ffffff) < n && !seen[h[i] & 0x7ffffff]);
+			seen[h[i] & 0x7ffffff] = 1;
 		}
 		CHECK_RC(sluice_blocks_alloc(&b, classes[c].size, 1, &h[n]), SLUICE_ENOSPC);
 		for (uint32_t i = 0; i < n; i++)
