@@ -328,6 +328,14 @@ int main(int argc, char **argv)
 	sl_store_release(&C->p1_stop, 1);
 	CHECK(test_wait(p1) == 0);
 
+	/* Every producer is done; let the consumers empty the ring before
+	 * the stop descriptors go in, so that a batch holding a stop holds
+	 * nothing else (a consumer returns at its first stop). */
+	uint64_t t_drain = test_now_ns();
+	while (sluice_ring_count(&r) != 0) {
+		CHECK(test_now_ns() - t_drain < 60ull * 1000000000u);
+		usleep(1000);
+	}
 	/* Stop the consumers: one stop descriptor each, more if a bulk
 	 * dequeue took two. */
 	CHECK_OK(sluice_ring_producer_claim(&q, &r, OWNER_PARENT));
