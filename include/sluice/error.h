@@ -44,7 +44,10 @@
 	XX(ECORRUPT, -4004, "arena layout is corrupt")                        \
 	XX(ENOTSEALED, -4005, "not a sealed memfd arena")                     \
 	XX(ENOTOWNER, -4006, "block is not owned by the caller")              \
-	XX(EBADHANDLE, -4007, "handle out of range")
+	XX(EBADHANDLE, -4007, "handle out of range")                         \
+	XX(EWORKERSTART, -4020, "a worker's on_start failed")                 \
+	XX(ESTOPPED, -4021, "flow is not running (stopped, stopping or not started)") \
+	XX(ESUPERVISOR, -4022, "the flow's supervisor died")
 
 typedef enum sluice_errno {
 #define SLUICE__ERR_ENUM(name, value, msg) SLUICE_##name = (value),

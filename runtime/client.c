@@ -1,0 +1,578 @@
+/* The client side of a flow: task entries, submit, completions, wait,
+ * reap with an eventfd, release.
+ *
+ * The client owns a partition of the task table (its slot's entries) and
+ * keeps a process-local sluice_task_t per entry: the caller's handle. The
+ * entry's state word is the truth shared with the other processes; the
+ * local state (enum sluice__lstate) says what the caller has been told.
+ *
+ * Local lists (one thread, no locking):
+ *   in flight  submitted, not yet back, in submit order. The client's own
+ *              deadline of a task is submit time + a per-flow constant, so
+ *              the head has the earliest: reap and wait look only there.
+ *   ready      back from the flow (or timed out here), not yet handed to
+ *              the caller by wait or reap.
+ *
+ * A completion descriptor is trusted only after its slot lies in this
+ * client's partition and the entry's state word equals DONE(this client,
+ * the generation in the descriptor's task_id); anything else is dropped
+ * and counted. Its result block is used only if it is a valid handle owned
+ * by this client whose capacity holds result_len.
+ */
+#define _GNU_SOURCE
+#include <sluice/flow.h>
+#include <sluice/error.h>
+
+#include "runtime/flow_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define COMP_BATCH 64u
+#define SUBMIT_CHUNK 64u
+
+static const char timed_out_msg[] = "the flow did not finish the task by its deadline";
+static const char no_message[] = "";
+
+/* ---- local lists -------------------------------------------------------------- */
+
+static void list_push(sluice_task_t **head, sluice_task_t **tail, sluice_task_t *t)
+{
+	t->next_ = NULL;
+	t->prev_ = *tail;
+	if (*tail)
+		(*tail)->next_ = t;
+	else
+		*head = t;
+	*tail = t;
+}
+
+static void list_unlink(sluice_task_t **head, sluice_task_t **tail, sluice_task_t *t)
+{
+	if (t->prev_)
+		t->prev_->next_ = t->next_;
+	else
+		*head = t->next_;
+	if (t->next_)
+		t->next_->prev_ = t->prev_;
+	else
+		*tail = t->prev_;
+	t->prev_ = t->next_ = NULL;
+}
+
+static sluice_task_t *local_task(sluice_flow_t *f, const sluice_task_t *t)
+{
+	if (f == NULL || t == NULL || t < f->lt || t >= f->lt + f->tasks_per_client)
+		return NULL;
+	size_t i = (size_t)(t - f->lt);
+	return &f->lt[i] == t ? &f->lt[i] : NULL;
+}
+
+static uint32_t my_owner(const sluice_flow_t *f)
+{
+	return SLUICE__OWNER_CLIENT(f->client);
+}
+
+/* ---- init ------------------------------------------------------------------------ */
+
+int sluice__client_init(sluice_flow_t *f)
+{
+	f->client = 0;
+	struct sluice__client_slot *cs = &f->cslots[f->client];
+	f->lt = calloc(f->tasks_per_client, sizeof(*f->lt));
+	f->free_slots = calloc(f->tasks_per_client, sizeof(*f->free_slots));
+	if (f->lt == NULL || f->free_slots == NULL)
+		return SLUICE_ENOMEM;
+	for (uint32_t i = 0; i < f->tasks_per_client; i++) {
+		f->lt[i].slot_ = cs->first_task + i;
+		f->lt[i].payload_block_ = SLUICE_BLOCK_NONE;
+		f->lt[i].result_block_ = SLUICE_BLOCK_NONE;
+		f->lt[i].message = no_message;
+		f->free_slots[i] = f->tasks_per_client - 1 - i; /* slot 0 comes out first */
+	}
+	f->nfree = f->tasks_per_client;
+	/* Relaxed: nobody else maps the arena yet. */
+	sl_store_relaxed(&cs->pid, (uint32_t)getpid());
+
+	int rc = sluice_ring_open(&f->comp, f->comp_mem[f->client], f->comp_size[f->client]);
+	if (rc == 0)
+		rc = sluice_ring_set_eventfd(&f->comp, f->client_efd);
+	if (rc == 0)
+		rc = sluice_ring_producer_claim(&f->comp_self, &f->comp, my_owner(f));
+	if (rc == 0)
+		rc = sluice_ring_producer_set_eventfd(&f->comp_self, f->client_efd);
+	for (uint32_t s = 0; rc == 0 && s < f->nsteps; s++) {
+		sluice_ring_t r;
+		rc = sluice_ring_open(&r, f->steps[s].ring_mem, f->steps[s].ring_size);
+		if (rc == 0)
+			rc = sluice_ring_producer_claim(&f->prod[s], &r, my_owner(f));
+	}
+	return rc;
+}
+
+void sluice__client_fini(sluice_flow_t *f)
+{
+	free(f->lt);
+	free(f->free_slots);
+	f->lt = NULL;
+	f->free_slots = NULL;
+}
+
+/* ---- completions ------------------------------------------------------------------- */
+
+static void free_block(sluice_flow_t *f, uint32_t *blk)
+{
+	if (*blk != SLUICE_BLOCK_NONE)
+		(void)sluice_blocks_free(&f->blocks, *blk, my_owner(f)); /* refused if not ours: fine */
+	*blk = SLUICE_BLOCK_NONE;
+}
+
+/* Gives entry and blocks of `t` back; the entry must be ours (DONE or
+ * CLIENT). An entry in any other state (shared memory scribbled on) is
+ * left out of the free list rather than reused. */
+static void recycle(sluice_flow_t *f, sluice_task_t *t)
+{
+	struct sluice__task_entry *e = &f->tasks[t->slot_];
+	free_block(f, &t->payload_block_);
+	free_block(f, &t->result_block_);
+	/* Acquire: pairs with the release CAS that moved it to DONE (or our
+	 * own CAS to CLIENT). */
+	uint64_t w = sl_load_acquire(&e->state);
+	unsigned st = SLUICE__TW_STATE(w);
+	t->lstate_ = SLUICE__LT_FREE;
+	t->payload = NULL;
+	t->result = NULL;
+	t->message = no_message;
+	if ((st == SLUICE__TS_DONE || st == SLUICE__TS_CLIENT) &&
+	    SLUICE__TW_OWNER(w) == f->client &&
+	    /* Release: our reads of the entry happen before anyone reuses it
+	     * (pairs with the acquire of our next alloc's CAS). */
+	    sl_cas_acq_rel(&e->state, &w, SLUICE__TW(SLUICE__TS_FREE, 0, SLUICE__TW_GEN(w) + 1))) {
+		f->free_slots[f->nfree++] = (uint32_t)(t - f->lt);
+		return;
+	}
+	sl_fetch_add_relaxed(&f->cslots[f->client].dropped, 1);
+}
+
+/* Copies status, result and message of entry `e` (DONE, ours) into `t`. */
+static void fill_result(sluice_flow_t *f, sluice_task_t *t, struct sluice__task_entry *e)
+{
+	/* We own the entry now: terminate the message whatever was written. */
+	e->message[SLUICE_TASK_MESSAGE_MAX - 1] = '\0';
+	t->message = e->message;
+	t->status = e->desc.status;
+	uint32_t blk = e->desc.result_block;
+	uint64_t len = e->desc.result_len;
+	void *p;
+	uint64_t cap;
+	if (sluice__block_ok(f, blk, len, my_owner(f), &p, &cap)) {
+		t->result = p;
+		t->result_len = len;
+		t->result_block_ = blk;
+	} else {
+		t->result = NULL;
+		t->result_len = 0;
+		t->result_block_ = SLUICE_BLOCK_NONE;
+		if (t->status == SLUICE_TASK_OK) {
+			t->status = SLUICE_TASK_BAD_DESCRIPTOR;
+			snprintf(e->message, sizeof(e->message), "bad result block in the completion");
+		}
+	}
+}
+
+static void take_completion(sluice_flow_t *f, const sluice_desc_t *d)
+{
+	struct sluice__client_slot *cs = &f->cslots[f->client];
+	uint32_t slot = d->slot;
+	if (slot - cs->first_task >= cs->ntasks || SLUICE__TASK_ID_SLOT(d->task_id) != slot)
+		goto drop;
+	struct sluice__task_entry *e = &f->tasks[slot];
+	/* Acquire: pairs with the release CAS that moved the entry to DONE,
+	 * after its writer filled desc and message. */
+	uint64_t w = sl_load_acquire(&e->state);
+	if (w != SLUICE__TW(SLUICE__TS_DONE, f->client, SLUICE__TASK_ID_GEN(d->task_id)))
+		goto drop;
+	sluice_task_t *t = &f->lt[slot - cs->first_task];
+	switch (t->lstate_) {
+	case SLUICE__LT_INFLIGHT:
+		list_unlink(&f->infl_head, &f->infl_tail, t);
+		fill_result(f, t, e);
+		t->arrived_ = 1;
+		t->lstate_ = SLUICE__LT_READY;
+		list_push(&f->ready_head, &f->ready_tail, t);
+		return;
+	case SLUICE__LT_RETURNED:
+		if (t->arrived_)
+			goto drop;
+		/* Timed out here earlier: the late result is dropped now, the
+		 * entry at release. */
+		t->arrived_ = 1;
+		{
+			uint32_t blk = e->desc.result_block;
+			void *p;
+			uint64_t cap;
+			if (sluice__block_ok(f, blk, e->desc.result_len, my_owner(f), &p, &cap))
+				free_block(f, &blk);
+		}
+		return;
+	case SLUICE__LT_ORPHAN: {
+		uint32_t blk = e->desc.result_block;
+		void *p;
+		uint64_t cap;
+		if (sluice__block_ok(f, blk, e->desc.result_len, my_owner(f), &p, &cap))
+			t->result_block_ = blk;
+		recycle(f, t);
+		return;
+	}
+	}
+drop:
+	sl_fetch_add_relaxed(&cs->dropped, 1);
+}
+
+/* Takes whatever is on the completion ring, without waiting. */
+static void drain_ring(sluice_flow_t *f)
+{
+	sluice_desc_t buf[COMP_BATCH];
+	int k;
+	while ((k = sluice_ring_try_dequeue_bulk_mpmc(&f->comp, buf, COMP_BATCH)) > 0)
+		for (int i = 0; i < k; i++)
+			take_completion(f, &buf[i]);
+}
+
+static void time_out_locally(sluice_flow_t *f, sluice_task_t *t)
+{
+	list_unlink(&f->infl_head, &f->infl_tail, t);
+	t->status = SLUICE_TASK_TIMEOUT;
+	t->result = NULL;
+	t->result_len = 0;
+	t->message = timed_out_msg;
+	t->arrived_ = 0;
+	t->lstate_ = SLUICE__LT_RETURNED;
+}
+
+/* ---- the calls ------------------------------------------------------------------------ */
+
+int sluice_task_alloc(sluice_flow_t *f, uint64_t payload_size, sluice_task_t **out)
+{
+	if (f == NULL || out == NULL || f->lt == NULL)
+		return SLUICE_EINVAL;
+	if (f->nfree == 0)
+		return SLUICE_EAGAIN;
+	sluice_task_t *t = &f->lt[f->free_slots[f->nfree - 1]];
+	struct sluice__task_entry *e = &f->tasks[t->slot_];
+	uint32_t blk = SLUICE_BLOCK_NONE;
+	void *ptr = NULL;
+	uint64_t cap = 0;
+	if (payload_size > 0) {
+		int rc = sluice_blocks_alloc(&f->blocks, payload_size, my_owner(f), &blk);
+		if (rc != 0)
+			return rc;
+		ptr = sluice_blocks_ptr(&f->blocks, blk, &cap);
+		if (ptr == NULL) {
+			(void)sluice_blocks_free(&f->blocks, blk, my_owner(f));
+			return SLUICE_ECORRUPT;
+		}
+	}
+	/* Acquire: pairs with our release CAS to FREE at the entry's last
+	 * release. Only this client moves its FREE entries. */
+	uint64_t w = sl_load_acquire(&e->state);
+	if (SLUICE__TW_STATE(w) != SLUICE__TS_FREE ||
+	    !sl_cas_acq_rel(&e->state, &w,
+			    SLUICE__TW(SLUICE__TS_CLIENT, f->client, SLUICE__TW_GEN(w) + 1))) {
+		if (blk != SLUICE_BLOCK_NONE)
+			(void)sluice_blocks_free(&f->blocks, blk, my_owner(f));
+		f->nfree--; /* a scribbled entry: never use that slot again */
+		sl_fetch_add_relaxed(&f->cslots[f->client].dropped, 1);
+		return SLUICE_ECORRUPT;
+	}
+	f->nfree--;
+	if (cap > UINT32_MAX)
+		cap = UINT32_MAX; /* descriptors carry 32-bit lengths */
+	t->payload = ptr;
+	t->payload_cap = cap;
+	t->payload_cap_ = cap;
+	t->payload_len = 0;
+	t->user = 0;
+	t->status = 0;
+	t->result = NULL;
+	t->result_len = 0;
+	t->message = no_message;
+	t->bound_ns_ = 0;
+	t->payload_block_ = blk;
+	t->result_block_ = SLUICE_BLOCK_NONE;
+	t->arrived_ = 0;
+	t->lstate_ = SLUICE__LT_ALLOC;
+	*out = t;
+	return 0;
+}
+
+/* A task no step accepts: done here, OK, without a result. */
+static void complete_locally(sluice_flow_t *f, sluice_task_t *t)
+{
+	struct sluice__task_entry *e = &f->tasks[t->slot_];
+	uint64_t w = sl_load_relaxed(&e->state); /* CLIENT(us): only we move it */
+	e->desc.status = SLUICE_TASK_OK;
+	e->desc.result_block = SLUICE_BLOCK_NONE;
+	e->desc.result_len = 0;
+	e->message[0] = '\0';
+	/* acq_rel like every transition; nobody else reads it before release. */
+	if (!sl_cas_acq_rel(&e->state, &w,
+			    SLUICE__TW(SLUICE__TS_DONE, f->client, SLUICE__TW_GEN(w) + 1)))
+		sl_fetch_add_relaxed(&f->cslots[f->client].dropped, 1);
+	t->status = SLUICE_TASK_OK;
+	t->result = NULL;
+	t->result_len = 0;
+	t->message = e->message;
+	t->arrived_ = 1;
+	t->lstate_ = SLUICE__LT_READY;
+	list_push(&f->ready_head, &f->ready_tail, t);
+}
+
+/* Fills entry and descriptor of `t` for step s and moves the entry
+ * CLIENT -> QUEUED(s). */
+static void queue_entry(sluice_flow_t *f, sluice_task_t *t, uint32_t s, uint64_t now,
+			sluice_desc_t *d)
+{
+	struct sluice__task_entry *e = &f->tasks[t->slot_];
+	uint64_t w = sl_load_relaxed(&e->state); /* CLIENT(us): only we move it */
+	uint32_t gen = SLUICE__TW_GEN(w) + 1;
+	uint64_t to = f->steps[s].task_timeout_ns;
+	*d = (sluice_desc_t){
+		.task_id = SLUICE__TASK_ID(gen, t->slot_),
+		.submit_ns = now,
+		.deadline_ns = to ? sluice__deadline(now, to) : 0,
+		.user = t->user,
+		.payload_block = t->payload_block_,
+		.payload_len = (uint32_t)t->payload_len,
+		.result_block = SLUICE_BLOCK_NONE,
+		.result_len = 0,
+		.slot = t->slot_,
+		.client = f->client,
+		.step = (uint16_t)s,
+	};
+	e->desc = *d;
+	e->message[0] = '\0';
+	/* Release: publishes desc and message to the worker whose CAS
+	 * QUEUED -> HELD (acq_rel) wins the entry. Cannot fail: CLIENT(us). */
+	if (!sl_cas_acq_rel(&e->state, &w, SLUICE__TW(SLUICE__TS_QUEUED, s, gen)))
+		sl_fetch_add_relaxed(&f->cslots[f->client].dropped, 1);
+}
+
+/* Takes a queued entry back: its descriptor never reached a ring. Only
+ * the supervisor may have moved it meanwhile (completing what is queued
+ * for a step left without workers); then its completion is on the way and
+ * the task is in flight after all (returns false). */
+static bool unqueue_entry(sluice_flow_t *f, sluice_task_t *t)
+{
+	struct sluice__task_entry *e = &f->tasks[t->slot_];
+	/* Acquire: pairs with a sweeper's CAS, should it have won the entry. */
+	uint64_t w = sl_load_acquire(&e->state);
+	if (SLUICE__TW_STATE(w) == SLUICE__TS_QUEUED &&
+	    sl_cas_acq_rel(&e->state, &w,
+			   SLUICE__TW(SLUICE__TS_CLIENT, f->client, SLUICE__TW_GEN(w) + 1))) {
+		t->lstate_ = SLUICE__LT_ALLOC;
+		return true;
+	}
+	return false;
+}
+
+int sluice_task_submit_many(sluice_flow_t *f, sluice_task_t **tasks, unsigned n,
+			    uint64_t timeout_ns)
+{
+	if (f == NULL || (tasks == NULL && n > 0) || f->lt == NULL)
+		return SLUICE_EINVAL;
+	if (n == 0)
+		return 0;
+	/* Acquire: pairs with the store that made it RUNNING; a stop (store
+	 * of DRAINING by this thread) is seen at once. */
+	if (sl_load_acquire(&f->hdr->state) != SLUICE__FS_RUNNING)
+		return SLUICE_ESTOPPED;
+	/* Check every task first, marking them so a task listed twice is
+	 * caught; nothing is submitted if one is bad. */
+	for (unsigned i = 0; i < n; i++) {
+		sluice_task_t *t = local_task(f, tasks[i]);
+		if (t == NULL || t->lstate_ != SLUICE__LT_ALLOC || t->payload_len > t->payload_cap_) {
+			for (unsigned j = 0; j < i; j++)
+				tasks[j]->lstate_ = SLUICE__LT_ALLOC;
+			return SLUICE_EINVAL;
+		}
+		t->lstate_ = SLUICE__LT_INFLIGHT; /* marked; put on the list once queued */
+	}
+
+	uint64_t now = sluice__now_ns();
+	uint64_t deadline = sluice__deadline(now, timeout_ns);
+	uint32_t route[SUBMIT_CHUNK];
+	sluice_desc_t descs[SUBMIT_CHUNK];
+	unsigned done = 0;
+	int err = 0;
+	while (done < n && err == 0) {
+		unsigned m = n - done < SUBMIT_CHUNK ? n - done : SUBMIT_CHUNK;
+		for (unsigned j = 0; j < m; j++) {
+			sluice_task_t *t = tasks[done + j];
+			sluice_item_t view = {.payload = t->payload, .payload_len = t->payload_len,
+					      .user = t->user};
+			route[j] = sluice__route(f, 0, &view);
+		}
+		unsigned j = 0;
+		while (j < m && err == 0) {
+			uint32_t s = route[j];
+			if (s >= f->nsteps) {
+				complete_locally(f, tasks[done + j]);
+				sluice__notify(f->client_efd);
+				j++;
+				continue;
+			}
+			unsigned k = j;
+			while (k < m && route[k] == s) {
+				queue_entry(f, tasks[done + k], s, now, &descs[k - j]);
+				k++;
+			}
+			unsigned run = k - j, moved = 0;
+			while (moved < run) {
+				uint64_t t_now = moved ? sluice__now_ns() : now;
+				uint64_t left = deadline > t_now ? deadline - t_now : 0;
+				if (deadline == UINT64_MAX)
+					left = SLUICE_RING_FOREVER;
+				int rc = sluice_ring_enqueue_bulk_mpmc(&f->prod[s], descs + moved,
+								       run - moved, left);
+				if (rc <= 0) {
+					err = rc < 0 ? rc : SLUICE_ETIMEDOUT;
+					break;
+				}
+				moved += (unsigned)rc;
+			}
+			for (unsigned q = 0; q < run; q++) {
+				sluice_task_t *t = tasks[done + j + q];
+				if (q < moved || !unqueue_entry(f, t)) {
+					t->bound_ns_ = f->client_bound_ns
+							       ? sluice__deadline(now, f->client_bound_ns)
+							       : 0;
+					list_push(&f->infl_head, &f->infl_tail, t);
+				}
+			}
+			j += moved;
+		}
+		done += j;
+	}
+	/* Whatever was not reached stays allocated (tasks[done..] were only
+	 * marked, or were taken back by unqueue_entry). */
+	for (unsigned i = done; i < n; i++)
+		if (tasks[i]->lstate_ == SLUICE__LT_INFLIGHT)
+			tasks[i]->lstate_ = SLUICE__LT_ALLOC;
+	if (done == 0 && err != 0)
+		return err;
+	return (int)done;
+}
+
+int sluice_task_submit(sluice_flow_t *f, sluice_task_t *t, uint64_t timeout_ns)
+{
+	int rc = sluice_task_submit_many(f, &t, 1, timeout_ns);
+	return rc == 1 ? 0 : rc;
+}
+
+int sluice_task_wait(sluice_flow_t *f, sluice_task_t *t, uint64_t timeout_ns)
+{
+	t = local_task(f, t);
+	if (t == NULL)
+		return SLUICE_EINVAL;
+	switch (t->lstate_) {
+	case SLUICE__LT_RETURNED:
+		return 0;
+	case SLUICE__LT_READY:
+		list_unlink(&f->ready_head, &f->ready_tail, t);
+		t->lstate_ = SLUICE__LT_RETURNED;
+		return 0;
+	case SLUICE__LT_INFLIGHT:
+		break;
+	default:
+		return SLUICE_EINVAL;
+	}
+	uint64_t deadline = sluice__deadline(sluice__now_ns(), timeout_ns);
+	sluice_desc_t buf[COMP_BATCH];
+	for (;;) {
+		drain_ring(f);
+		if (t->lstate_ == SLUICE__LT_READY) {
+			list_unlink(&f->ready_head, &f->ready_tail, t);
+			t->lstate_ = SLUICE__LT_RETURNED;
+			return 0;
+		}
+		uint64_t now = sluice__now_ns();
+		if (t->bound_ns_ != 0 && now >= t->bound_ns_) {
+			time_out_locally(f, t);
+			return 0;
+		}
+		if (now >= deadline)
+			return SLUICE_ETIMEDOUT;
+		uint64_t until = deadline;
+		if (t->bound_ns_ != 0 && t->bound_ns_ < until)
+			until = t->bound_ns_;
+		uint64_t left = until == UINT64_MAX ? SLUICE_RING_FOREVER : until - now;
+		int k = sluice_ring_dequeue_bulk_mpmc(&f->comp, buf, COMP_BATCH, left);
+		for (int i = 0; i < k; i++)
+			take_completion(f, &buf[i]);
+	}
+}
+
+int sluice_flow_reap(sluice_flow_t *f, sluice_task_t **out, unsigned n)
+{
+	if (f == NULL || (out == NULL && n > 0) || f->lt == NULL)
+		return SLUICE_EINVAL;
+	unsigned k = 0;
+	for (;;) {
+		drain_ring(f);
+		while (k < n && f->ready_head != NULL) {
+			sluice_task_t *t = f->ready_head;
+			list_unlink(&f->ready_head, &f->ready_tail, t);
+			t->lstate_ = SLUICE__LT_RETURNED;
+			out[k++] = t;
+		}
+		if (k < n && f->infl_head != NULL && f->infl_head->bound_ns_ != 0) {
+			uint64_t now = sluice__now_ns();
+			while (k < n && f->infl_head != NULL && f->infl_head->bound_ns_ != 0 &&
+			       now >= f->infl_head->bound_ns_) {
+				sluice_task_t *t = f->infl_head;
+				time_out_locally(f, t);
+				out[k++] = t;
+			}
+		}
+		if (k == n || !f->efd_mode)
+			return (int)k;
+		/* Drained: reset the eventfd, then arm; the ring's arm fences
+		 * and looks again, so a completion published after our last
+		 * look either shows up here or writes the eventfd. */
+		uint64_t v;
+		(void)!read(f->client_efd, &v, sizeof(v));
+		if (f->ready_head == NULL && sluice_ring_arm(&f->comp) == 0)
+			return (int)k;
+	}
+}
+
+int sluice_task_release(sluice_flow_t *f, sluice_task_t *t)
+{
+	t = local_task(f, t);
+	if (t == NULL)
+		return SLUICE_EINVAL;
+	switch (t->lstate_) {
+	case SLUICE__LT_ALLOC:
+		recycle(f, t);
+		return 0;
+	case SLUICE__LT_INFLIGHT:
+		list_unlink(&f->infl_head, &f->infl_tail, t);
+		t->lstate_ = SLUICE__LT_ORPHAN;
+		return 0;
+	case SLUICE__LT_READY:
+		list_unlink(&f->ready_head, &f->ready_tail, t);
+		recycle(f, t);
+		return 0;
+	case SLUICE__LT_RETURNED:
+		if (t->arrived_)
+			recycle(f, t);
+		else
+			t->lstate_ = SLUICE__LT_ORPHAN;
+		return 0;
+	}
+	return SLUICE_EINVAL;
+}

@@ -1,0 +1,552 @@
+/* Flow definition and arena: validation with messages that name the field,
+ * the layout of the four regions, destroy, and the read-only accessors.
+ * Layout in runtime/flow_layout.h; the processes in runtime/supervisor.c
+ * and runtime/worker.c; the client calls in runtime/client.c.
+ */
+#define _GNU_SOURCE
+#include <sluice/flow.h>
+#include <sluice/error.h>
+
+#include "runtime/flow_internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_CAPACITY 256u
+#define DEFAULT_MAX_TASKS 1024u
+#define DEFAULT_BLOCK_BUDGET (UINT64_C(64) << 20)
+#define DEFAULT_STOP_GRACE_NS UINT64_C(1000000000)
+/* Largest ring we lay out: the arena's regions are lazily backed, but an
+ * absurd capacity is a configuration error, not a wish. */
+#define MAX_RING_BYTES (UINT64_C(4) << 30)
+
+/* ---- small helpers --------------------------------------------------------- */
+
+uint64_t sluice__now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t sluice__deadline(uint64_t now, uint64_t timeout_ns)
+{
+	return timeout_ns >= UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+}
+
+int sluice__futex_wait(_Atomic uint32_t *word, uint32_t val, uint64_t timeout_ns)
+{
+	struct timespec ts, *tsp = NULL;
+	if (timeout_ns != SLUICE_FLOW_FOREVER) {
+		uint64_t s = timeout_ns / 1000000000u;
+		ts.tv_sec = s > INT_MAX ? INT_MAX : (time_t)s;
+		ts.tv_nsec = (long)(timeout_ns % 1000000000u);
+		tsp = &ts;
+	}
+	/* Not FUTEX_PRIVATE: the word is in a MAP_SHARED arena and the waker
+	 * is another process. */
+	if (syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, val, tsp, NULL, 0) == 0)
+		return 0;
+	switch (errno) {
+	case EAGAIN:
+		return 0; /* the word had already moved */
+	case ETIMEDOUT:
+		return SLUICE_ETIMEDOUT;
+	case EINTR:
+		return SLUICE_EINTR;
+	}
+	return -errno;
+}
+
+void sluice__futex_wake(_Atomic uint32_t *word)
+{
+	(void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+void sluice__seterr(sluice_flow_t *f, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(f->err, sizeof(f->err), fmt, ap);
+	va_end(ap);
+}
+
+void sluice__notify(int efd)
+{
+	uint64_t one = 1;
+	if (efd >= 0)
+		(void)!write(efd, &one, sizeof(one)); /* EAGAIN: the counter is full, already readable */
+}
+
+uint32_t sluice__route(const sluice_flow_t *f, uint32_t from, const sluice_item_t *view)
+{
+	for (uint32_t s = from; s < f->nsteps; s++) {
+		const struct sluice__step *st = &f->steps[s];
+		if (st->condition == NULL || st->condition(st->condition_arg, view))
+			return s;
+	}
+	return f->nsteps;
+}
+
+bool sluice__block_ok(const sluice_flow_t *f, uint32_t blk, uint64_t len, uint32_t owner,
+		      void **ptr, uint64_t *cap)
+{
+	if (blk == SLUICE_BLOCK_NONE) {
+		*ptr = NULL;
+		*cap = 0;
+		return len == 0;
+	}
+	uint64_t c = 0;
+	void *p = sluice_blocks_ptr(&f->blocks, blk, &c);
+	if (p == NULL || len > c)
+		return false;
+	if (owner != 0 && sluice_blocks_owner(&f->blocks, blk) != (int64_t)owner)
+		return false;
+	*ptr = p;
+	*cap = c;
+	return true;
+}
+
+static uint64_t round_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+static uint32_t next_pow2(uint32_t v)
+{
+	uint32_t p = 2;
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+/* ---- validation -------------------------------------------------------------- */
+
+struct plan {
+	uint32_t nworkers;
+	uint32_t lanes;
+	uint32_t max_tasks;
+	uint32_t comp_capacity;
+	uint64_t stop_grace_ns;
+	uint64_t step_ring_size[SLUICE_FLOW_MAX_STEPS];
+	uint64_t comp_ring_size;
+	sluice_blocks_config_t blocks;
+	uint64_t blocks_size;
+};
+
+static int bad(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (err != NULL && errlen > 0) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return SLUICE_EINVAL;
+}
+
+static int64_t ring_size(uint32_t capacity, uint32_t lanes)
+{
+	sluice_ring_config_t rc = {
+		.size_of = sizeof(rc), .kind = SLUICE_RING_MPMC, .capacity = capacity, .lanes = lanes,
+	};
+	return sluice_ring_mem_size(&rc);
+}
+
+static int validate(const sluice_flow_opts_t *o, struct plan *p, char *err, size_t errlen)
+{
+	if (o == NULL)
+		return bad(err, errlen, "opts: must not be NULL");
+	if (o->size_of < sizeof(*o))
+		return bad(err, errlen, "opts.size_of: must be sizeof(sluice_flow_opts_t) = %zu, got %zu",
+			   sizeof(*o), o->size_of);
+	if (o->name != NULL && strlen(o->name) >= sizeof(((struct sluice__flow_hdr *)0)->name))
+		return bad(err, errlen, "name: longer than %zu bytes",
+			   sizeof(((struct sluice__flow_hdr *)0)->name) - 1);
+	if (o->flags & ~(uint32_t)SLUICE_FLOW_HUGEPAGES)
+		return bad(err, errlen, "flags: unknown bits 0x%x", o->flags);
+	if (o->nsteps == 0 || o->nsteps > SLUICE_FLOW_MAX_STEPS)
+		return bad(err, errlen, "nsteps: must be 1..%u, got %u", SLUICE_FLOW_MAX_STEPS,
+			   o->nsteps);
+	if (o->steps == NULL)
+		return bad(err, errlen, "steps: must not be NULL");
+	p->max_tasks = o->max_tasks ? o->max_tasks : DEFAULT_MAX_TASKS;
+	if (p->max_tasks > SLUICE_FLOW_MAX_TASKS)
+		return bad(err, errlen, "max_tasks: must be 1..%u, got %u", SLUICE_FLOW_MAX_TASKS,
+			   o->max_tasks);
+	p->stop_grace_ns = o->stop_grace_ns ? o->stop_grace_ns : DEFAULT_STOP_GRACE_NS;
+
+	p->nworkers = 0;
+	for (uint32_t i = 0; i < o->nsteps; i++) {
+		const sluice_step_t *s = &o->steps[i];
+		if (s->size_of != sizeof(*s))
+			return bad(err, errlen,
+				   "steps[%u].size_of: must be sizeof(sluice_step_t) = %zu, got %zu", i,
+				   sizeof(*s), s->size_of);
+		if (s->name == NULL || s->name[0] == '\0')
+			return bad(err, errlen, "steps[%u].name: must not be empty", i);
+		if (strlen(s->name) >= SLUICE_STEP_NAME_MAX)
+			return bad(err, errlen, "steps[%u].name: longer than %u bytes", i,
+				   SLUICE_STEP_NAME_MAX - 1);
+		for (uint32_t j = 0; j < i; j++)
+			if (strcmp(o->steps[j].name, s->name) == 0)
+				return bad(err, errlen, "steps[%u].name: '%s' is also the name of steps[%u]",
+					   i, s->name, j);
+		if (s->handler.handle == NULL)
+			return bad(err, errlen, "steps[%u].handler.handle: must not be NULL ('%s')", i,
+				   s->name);
+		if (s->nprocs == 0 || s->nprocs > SLUICE_STEP_MAX_NPROCS)
+			return bad(err, errlen, "steps[%u].nprocs: must be 1..%u, got %u ('%s')", i,
+				   SLUICE_STEP_MAX_NPROCS, s->nprocs, s->name);
+		if (s->batch_size == 0 || s->batch_size > SLUICE_STEP_MAX_BATCH)
+			return bad(err, errlen, "steps[%u].batch_size: must be 1..%u, got %u ('%s')", i,
+				   SLUICE_STEP_MAX_BATCH, s->batch_size, s->name);
+		uint32_t cap = s->capacity ? s->capacity : DEFAULT_CAPACITY;
+		if (cap < SLUICE_RING_MIN_CAPACITY || cap > SLUICE_RING_MAX_CAPACITY ||
+		    (cap & (cap - 1)) != 0)
+			return bad(err, errlen,
+				   "steps[%u].capacity: must be a power of two in %u..%u, got %u ('%s')",
+				   i, SLUICE_RING_MIN_CAPACITY, SLUICE_RING_MAX_CAPACITY, s->capacity,
+				   s->name);
+		if (s->max_attempts > SLUICE_STEP_MAX_ATTEMPTS)
+			return bad(err, errlen, "steps[%u].max_attempts: must be 0..%u, got %u ('%s')",
+				   i, SLUICE_STEP_MAX_ATTEMPTS, s->max_attempts, s->name);
+		p->nworkers += s->nprocs;
+		if (p->nworkers > SLUICE_FLOW_MAX_WORKERS)
+			return bad(err, errlen,
+				   "steps[%u].nprocs: the flow's workers would number %u, more than %u",
+				   i, p->nworkers, SLUICE_FLOW_MAX_WORKERS);
+	}
+	/* Every ring has a lane per possible producer: the clients, the
+	 * supervisor, every worker, and one spare for tools. */
+	p->lanes = SLUICE__NCLIENTS + 1 + p->nworkers + 1;
+	for (uint32_t i = 0; i < o->nsteps; i++) {
+		const sluice_step_t *s = &o->steps[i];
+		uint32_t cap = s->capacity ? s->capacity : DEFAULT_CAPACITY;
+		int64_t sz = ring_size(cap, p->lanes);
+		if (sz < 0 || (uint64_t)sz > MAX_RING_BYTES)
+			return bad(err, errlen,
+				   "steps[%u].capacity: %u slots x %u lanes would take %lld bytes, "
+				   "more than %llu ('%s')",
+				   i, cap, p->lanes, (long long)sz, (unsigned long long)MAX_RING_BYTES,
+				   s->name);
+		p->step_ring_size[i] = (uint64_t)sz;
+	}
+	/* A completion lane holds every task of its client, so completing a
+	 * task never waits (a worker blocked on a full completion ring while
+	 * its client blocks on a full step ring would be a deadlock). */
+	p->comp_capacity = next_pow2(p->max_tasks / SLUICE__NCLIENTS + 1);
+	int64_t csz = ring_size(p->comp_capacity, p->lanes);
+	if (csz < 0 || (uint64_t)csz > MAX_RING_BYTES)
+		return bad(err, errlen,
+			   "max_tasks: completion rings of %u slots x %u lanes would take %lld bytes",
+			   p->comp_capacity, p->lanes, (long long)csz);
+	p->comp_ring_size = (uint64_t)csz;
+
+	if (o->blocks != NULL) {
+		if (o->blocks->size_of != sizeof(*o->blocks))
+			return bad(err, errlen, "blocks.size_of: must be sizeof(sluice_blocks_config_t)");
+		p->blocks = *o->blocks;
+	} else {
+		uint64_t budget = o->block_budget ? o->block_budget : DEFAULT_BLOCK_BUDGET;
+		if (sluice_blocks_config_default(&p->blocks, budget) != 0)
+			return bad(err, errlen, "block_budget: %llu bytes is not a usable budget",
+				   (unsigned long long)budget);
+	}
+	int64_t bsz = sluice_blocks_region_size(&p->blocks);
+	if (bsz < 0)
+		return bad(err, errlen, "blocks: not a valid size-class configuration (%s)",
+			   sluice_err_name((int)bsz));
+	p->blocks_size = (uint64_t)bsz;
+	return 0;
+}
+
+/* ---- create ---------------------------------------------------------------------- */
+
+static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct plan *p,
+		  char *err, size_t errlen)
+{
+	uint64_t steps_off = round_up(sizeof(struct sluice__flow_hdr), 64);
+	uint64_t workers_off = steps_off + o->nsteps * sizeof(struct sluice__step_rec);
+	uint64_t clients_off = workers_off + p->nworkers * sizeof(struct sluice__worker_slot);
+	uint64_t flow_size = clients_off + SLUICE__NCLIENTS * sizeof(struct sluice__client_slot);
+
+	uint64_t ring_off[SLUICE_FLOW_MAX_STEPS], comp_off[SLUICE__NCLIENTS];
+	uint64_t rings_size = 0;
+	for (uint32_t i = 0; i < o->nsteps; i++) {
+		ring_off[i] = rings_size;
+		rings_size = round_up(rings_size + p->step_ring_size[i], 64);
+	}
+	for (uint32_t c = 0; c < SLUICE__NCLIENTS; c++) {
+		comp_off[c] = rings_size;
+		rings_size = round_up(rings_size + p->comp_ring_size, 64);
+	}
+
+	char memfd_name[96];
+	snprintf(memfd_name, sizeof(memfd_name), "sluice-flow:%s", o->name ? o->name : "");
+	sluice_arena_opts_t ao = {
+		.size_of = sizeof(ao),
+		.name = memfd_name,
+		.flags = (o->flags & SLUICE_FLOW_HUGEPAGES) ? SLUICE_ARENA_HUGEPAGES : 0,
+		.nregions = 4,
+	};
+	ao.regions[0] = (sluice_region_req_t){.id = SLUICE__REGION_FLOW, .size = flow_size};
+	ao.regions[1] = (sluice_region_req_t){
+		.id = SLUICE__REGION_TASKS,
+		.size = (uint64_t)p->max_tasks * sizeof(struct sluice__task_entry)};
+	ao.regions[2] = (sluice_region_req_t){.id = SLUICE__REGION_BLOCKS, .size = p->blocks_size};
+	ao.regions[3] = (sluice_region_req_t){.id = SLUICE__REGION_RINGS, .size = rings_size};
+	int rc = sluice_arena_create(&ao, &f->arena);
+	if (rc != 0) {
+		bad(err, errlen, "arena: %s", sluice_strerror(rc));
+		return rc;
+	}
+
+	uint64_t off[5], size[5];
+	for (uint32_t id = 1; id <= 4; id++)
+		if (sluice_arena_region(f->arena, id, &off[id], &size[id]) != 0)
+			return SLUICE_ECORRUPT;
+	char *flow = sluice_arena_at(f->arena, off[1], size[1], 64);
+	char *tasks = sluice_arena_at(f->arena, off[2], size[2], 64);
+	char *blocks = sluice_arena_at(f->arena, off[3], size[3], 64);
+	char *rings = sluice_arena_at(f->arena, off[4], size[4], 64);
+	if (!flow || !tasks || !blocks || !rings)
+		return SLUICE_ECORRUPT;
+
+	/* The arena is zero-filled and nobody else maps it yet: plain stores.
+	 * fork() later hands it over whole. */
+	struct sluice__flow_hdr *h = (void *)flow;
+	h->magic = SLUICE_FLOW_MAGIC;
+	h->layout_version = SLUICE_FLOW_LAYOUT_VERSION;
+	h->header_size = sizeof(*h);
+	h->nsteps = o->nsteps;
+	h->nworkers = p->nworkers;
+	h->nclients = SLUICE__NCLIENTS;
+	h->max_tasks = p->max_tasks;
+	h->tasks_per_client = p->max_tasks / SLUICE__NCLIENTS;
+	h->ring_lanes = p->lanes;
+	h->steps_off = steps_off;
+	h->workers_off = workers_off;
+	h->clients_off = clients_off;
+	h->stop_grace_ns = p->stop_grace_ns;
+	snprintf(h->name, sizeof(h->name), "%s", o->name ? o->name : "");
+	f->hdr = h;
+	f->step_recs = (void *)(flow + steps_off);
+	f->wslots = (void *)(flow + workers_off);
+	f->cslots = (void *)(flow + clients_off);
+	f->tasks = (void *)tasks;
+
+	uint32_t w = 0;
+	for (uint32_t i = 0; i < o->nsteps; i++) {
+		const sluice_step_t *s = &o->steps[i];
+		struct sluice__step *st = &f->steps[i];
+		struct sluice__step_rec *r = &f->step_recs[i];
+		snprintf(st->name, sizeof(st->name), "%s", s->name);
+		st->handler = s->handler;
+		st->condition = s->condition;
+		st->condition_arg = s->condition_arg;
+		st->nprocs = s->nprocs;
+		st->batch_size = s->batch_size;
+		st->capacity = s->capacity ? s->capacity : DEFAULT_CAPACITY;
+		st->max_attempts = s->max_attempts ? s->max_attempts : 1;
+		st->batch_timeout_ns = s->batch_timeout_ns;
+		st->task_timeout_ns = s->task_timeout_ns;
+		st->first_worker = w;
+		st->ring_mem = rings + ring_off[i];
+		st->ring_size = p->step_ring_size[i];
+
+		memcpy(r->name, st->name, sizeof(r->name));
+		r->nprocs = st->nprocs;
+		r->batch_size = st->batch_size;
+		r->capacity = st->capacity;
+		r->max_attempts = st->max_attempts;
+		r->batch_timeout_ns = st->batch_timeout_ns;
+		r->task_timeout_ns = st->task_timeout_ns;
+		r->first_worker = w;
+		r->has_condition = st->condition != NULL;
+		r->ring_off = ring_off[i];
+		r->ring_size = st->ring_size;
+
+		sluice_ring_config_t rcfg = {.size_of = sizeof(rcfg), .kind = SLUICE_RING_MPMC,
+					     .capacity = st->capacity, .lanes = p->lanes};
+		rc = sluice_ring_format(st->ring_mem, st->ring_size, &rcfg);
+		if (rc != 0) {
+			bad(err, errlen, "steps[%u]: ring format: %s", i, sluice_strerror(rc));
+			return rc;
+		}
+		for (uint32_t k = 0; k < s->nprocs; k++, w++) {
+			f->wslots[w].step = i;
+			f->wslots[w].index = k;
+		}
+	}
+	for (uint32_t c = 0; c < SLUICE__NCLIENTS; c++) {
+		struct sluice__client_slot *cs = &f->cslots[c];
+		cs->comp_ring_off = comp_off[c];
+		cs->comp_ring_size = p->comp_ring_size;
+		cs->first_task = c * h->tasks_per_client;
+		cs->ntasks = h->tasks_per_client;
+		f->comp_mem[c] = rings + comp_off[c];
+		f->comp_size[c] = p->comp_ring_size;
+		sluice_ring_config_t rcfg = {.size_of = sizeof(rcfg), .kind = SLUICE_RING_MPMC,
+					     .capacity = p->comp_capacity, .lanes = p->lanes};
+		rc = sluice_ring_format(f->comp_mem[c], f->comp_size[c], &rcfg);
+		if (rc != 0) {
+			bad(err, errlen, "completion ring format: %s", sluice_strerror(rc));
+			return rc;
+		}
+	}
+	rc = sluice_blocks_format(blocks, size[3], &p->blocks);
+	if (rc == 0)
+		rc = sluice_blocks_open(&f->blocks, f->arena, SLUICE__REGION_BLOCKS);
+	if (rc != 0) {
+		bad(err, errlen, "blocks: %s", sluice_strerror(rc));
+		return rc;
+	}
+	return 0;
+}
+
+int sluice_flow_create(const sluice_flow_opts_t *opts, sluice_flow_t **out, char *err,
+		       size_t errlen)
+{
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (out == NULL)
+		return bad(err, errlen, "out: must not be NULL");
+	*out = NULL;
+	struct plan *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return SLUICE_ENOMEM;
+	int rc = validate(opts, p, err, errlen);
+	if (rc != 0) {
+		free(p);
+		return rc;
+	}
+	sluice_flow_t *f = calloc(1, sizeof(*f));
+	if (f == NULL) {
+		free(p);
+		return SLUICE_ENOMEM;
+	}
+	snprintf(f->name, sizeof(f->name), "%s", opts->name ? opts->name : "");
+	f->nsteps = opts->nsteps;
+	f->nworkers = p->nworkers;
+	f->nclients = SLUICE__NCLIENTS;
+	f->max_tasks = p->max_tasks;
+	f->tasks_per_client = p->max_tasks / SLUICE__NCLIENTS;
+	f->ring_lanes = p->lanes;
+	f->stop_grace_ns = p->stop_grace_ns;
+	f->sup_pidfd = -1;
+	f->sup_efd = -1;
+	f->client_efd = -1;
+
+	/* The client's own deadline for a task: only when every step bounds
+	 * its time. */
+	uint64_t sum = 0;
+	bool bounded = true;
+	for (uint32_t i = 0; i < opts->nsteps; i++) {
+		uint64_t t = opts->steps[i].task_timeout_ns;
+		if (t == 0 || t > UINT64_MAX / (2 * SLUICE_FLOW_MAX_STEPS))
+			bounded = false;
+		else
+			sum += t;
+	}
+	f->client_bound_ns = bounded ? sum + SLUICE__CLIENT_MARGIN_NS : 0;
+
+	rc = layout(f, opts, p, err, errlen);
+	free(p);
+	if (rc == 0) {
+		f->client_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (f->client_efd < 0) {
+			rc = -errno;
+			bad(err, errlen, "eventfd: %s", sluice_strerror(rc));
+		}
+	}
+	if (rc == 0) {
+		rc = sluice__client_init(f);
+		if (rc != 0)
+			bad(err, errlen, "client: %s", sluice_strerror(rc));
+	}
+	if (rc != 0) {
+		sluice_flow_destroy(f);
+		return rc;
+	}
+	*out = f;
+	return 0;
+}
+
+void sluice_flow_destroy(sluice_flow_t *f)
+{
+	if (f == NULL)
+		return;
+	if (f->started && !f->sup_reaped)
+		(void)sluice_flow_stop(f, 0);
+	sluice__client_fini(f);
+	if (f->sup_pidfd >= 0)
+		close(f->sup_pidfd);
+	if (f->sup_efd >= 0)
+		close(f->sup_efd);
+	if (f->client_efd >= 0)
+		close(f->client_efd);
+	sluice_arena_destroy(f->arena);
+	free(f);
+}
+
+const char *sluice_flow_error(const sluice_flow_t *f)
+{
+	return f->err;
+}
+
+int sluice_flow_eventfd(sluice_flow_t *f)
+{
+	f->efd_mode = true;
+	return f->client_efd;
+}
+
+int sluice_flow_step_stats(const sluice_flow_t *f, uint32_t step, sluice_step_stats_t *out)
+{
+	if (f == NULL || out == NULL || step >= f->nsteps)
+		return SLUICE_EINVAL;
+	memset(out, 0, sizeof(*out));
+	const struct sluice__step *st = &f->steps[step];
+	out->workers = st->nprocs;
+	for (uint32_t k = 0; k < st->nprocs; k++) {
+		struct sluice__worker_slot *ws = &f->wslots[st->first_worker + k];
+		/* Relaxed: counters for display, each with one writer. */
+		uint32_t s = sl_load_relaxed(&ws->state);
+		if (s == SLUICE__WS_STARTING || s == SLUICE__WS_READY)
+			out->workers_live++;
+		if (s == SLUICE__WS_DEAD)
+			out->worker_deaths++;
+		out->tasks += sl_load_relaxed(&ws->tasks);
+		out->batches += sl_load_relaxed(&ws->batches);
+		out->handler_errors += sl_load_relaxed(&ws->handler_errors);
+		out->timeouts += sl_load_relaxed(&ws->timeouts);
+		out->bad_descriptors += sl_load_relaxed(&ws->bad_descriptors);
+		uint32_t mb = sl_load_relaxed(&ws->max_batch);
+		if (mb > out->max_batch)
+			out->max_batch = mb;
+	}
+	return 0;
+}
+
+int64_t sluice_flow_worker_pid(const sluice_flow_t *f, uint32_t step, uint32_t index)
+{
+	if (f == NULL || step >= f->nsteps || index >= f->steps[step].nprocs)
+		return SLUICE_EINVAL;
+	/* Relaxed: a snapshot; the supervisor stores it once after fork. */
+	return sl_load_relaxed(&f->wslots[f->steps[step].first_worker + index].pid);
+}
+
+int64_t sluice_flow_supervisor_pid(const sluice_flow_t *f)
+{
+	return f->sup_pid;
+}

@@ -1,0 +1,217 @@
+/* The shared layout of a flow's arena (internal: tests and tools may include
+ * it; users go through include/sluice/flow.h).
+ *
+ *	region 1  flow    struct sluice__flow_hdr, then the step table
+ *	                  (struct sluice__step_rec[nsteps]), the worker slots
+ *	                  (struct sluice__worker_slot[nworkers]) and the client
+ *	                  slots (struct sluice__client_slot[nclients])
+ *	region 2  tasks   struct sluice__task_entry[max_tasks]
+ *	region 3  blocks  the block allocator (shm/blocks.h)
+ *	region 4  rings   per step an MPMC ring of descriptors, then per client
+ *	                  an MPMC completion ring, each 64-byte aligned
+ *
+ * Health is, in this slice, the counters of the worker slots and the flow
+ * header; a region of its own comes with the inspector.
+ *
+ * Everything is an offset, an index or a counter. The geometry (header
+ * line 0, step table, slot identities) is written once by the creator
+ * before any other process exists; the other processes are its forks and
+ * use their own copy of the validated geometry (struct sluice_flow), never
+ * the shared one. Fields written after that are _Atomic and touched through
+ * base/atomic.h.
+ */
+#ifndef SLUICE_RUNTIME_FLOW_LAYOUT_H
+#define SLUICE_RUNTIME_FLOW_LAYOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sluice/desc.h>
+#include <sluice/flow.h>
+#include "base/atomic.h"
+
+#define SLUICE_FLOW_MAGIC UINT64_C(0x31574f4c46554c53) /* "SLUFLOW1" little-endian */
+#define SLUICE_FLOW_LAYOUT_VERSION 1u
+
+enum sluice__region {
+	SLUICE__REGION_FLOW = 1,
+	SLUICE__REGION_TASKS = 2,
+	SLUICE__REGION_BLOCKS = 3,
+	SLUICE__REGION_RINGS = 4,
+};
+
+/* Flow states: hdr->state, a futex word. Moves only forward. */
+enum sluice__flow_state {
+	SLUICE__FS_CREATED = 0,      /* arena laid out, no process */
+	SLUICE__FS_STARTING = 1,     /* supervisor forked, workers in on_start */
+	SLUICE__FS_RUNNING = 2,      /* every worker ready; submit allowed */
+	SLUICE__FS_START_FAILED = 3, /* hdr->result and message say why; supervisor exits */
+	SLUICE__FS_DRAINING = 4,     /* stop asked: no submit; workers finish what is queued */
+	SLUICE__FS_STOPPING = 5,     /* workers leave their loop, run on_stop, exit */
+	SLUICE__FS_STOPPED = 6,      /* every worker reaped, the supervisor exits */
+};
+
+/* Worker slot states. STARTING, READY, FAILED and EXITED are written by the
+ * worker; DEAD by the supervisor once it reaped a worker that did not exit
+ * cleanly (only after the worker is gone: one writer at a time). */
+enum sluice__worker_state {
+	SLUICE__WS_NONE = 0,
+	SLUICE__WS_STARTING = 1,
+	SLUICE__WS_READY = 2,
+	SLUICE__WS_FAILED = 3,       /* on_start failed: start_rc, message */
+	SLUICE__WS_EXITED = 4,       /* ran on_stop and exited */
+	SLUICE__WS_DEAD = 5,         /* died or was killed; exit_status says how */
+};
+
+/* Ids of the processes of a flow, as ring-lane and block owners (non-zero,
+ * below SLUICE_OWNER_MAX, distinct). */
+#define SLUICE__OWNER_CLIENT(c) (UINT32_C(1) + (c))
+#define SLUICE__OWNER_SUPERVISOR UINT32_C(0x1000)
+#define SLUICE__OWNER_WORKER(w) (UINT32_C(0x2000) + (w))
+#define SLUICE__OWNER_TOOL UINT32_C(0x3000) /* the spare lane: tests, tools */
+#define SLUICE__MAX_CLIENTS 64u
+
+/* ---- task entries and their state word ----------------------------------
+ *
+ *	bits  0..7   state (enum sluice__task_state)
+ *	bits  8..31  owner: client slot (CLIENT, DONE), step index (QUEUED),
+ *	             worker index (HELD); 0 when FREE
+ *	bits 32..63  generation, +1 on every transition
+ *
+ *	FREE -> CLIENT(c) -> QUEUED(s) -> HELD(w) -> QUEUED(t) ... -> DONE(c) -> FREE
+ *
+ * The word changes only by compare-and-swap (acq_rel): whoever wins a
+ * transition owns the entry's descriptor and message until its next
+ * transition, which publishes them (release). A descriptor on a ring
+ * carries the generation of the QUEUED (or DONE) state it was queued under
+ * in task_id (generation << 32 | slot): a copy that is stale, duplicated or
+ * forged fails its CAS and is dropped, never run twice.
+ */
+enum sluice__task_state {
+	SLUICE__TS_FREE = 0,
+	SLUICE__TS_CLIENT = 1,
+	SLUICE__TS_QUEUED = 2,
+	SLUICE__TS_HELD = 3,
+	SLUICE__TS_DONE = 4,
+};
+
+#define SLUICE__TW(state, owner, gen)                                          \
+	(((uint64_t)(uint32_t)(gen) << 32) | ((uint64_t)((owner) & 0xffffffu) << 8) | \
+	 (uint64_t)(uint8_t)(state))
+#define SLUICE__TW_STATE(w) ((unsigned)((w) & 0xffu))
+#define SLUICE__TW_OWNER(w) ((uint32_t)(((w) >> 8) & 0xffffffu))
+#define SLUICE__TW_GEN(w) ((uint32_t)((w) >> 32))
+
+#define SLUICE__TASK_ID(gen, slot) (((uint64_t)(uint32_t)(gen) << 32) | (uint32_t)(slot))
+#define SLUICE__TASK_ID_GEN(id) ((uint32_t)((id) >> 32))
+#define SLUICE__TASK_ID_SLOT(id) ((uint32_t)(id))
+
+/* Descriptor flags (sluice_desc_t.flags, runtime's meaning). */
+#define SLUICE__DESC_PILL 0x1u /* not a task: wakes a worker to look at the flow state */
+#define SLUICE__PILL_SLOT UINT32_MAX
+
+struct sluice__task_entry {
+	/* Written by the entry's owner of the moment (see the state word). */
+	sluice_desc_t desc;
+	/* Line 1: the state word alone. */
+	_Atomic uint64_t state;
+	uint64_t _pad[7];
+	/* Lines 2-3: the handler's (or sluice's) message, NUL-terminated;
+	 * written by the owner before DONE, read by the client after. */
+	char message[SLUICE_TASK_MESSAGE_MAX];
+};
+
+/* ---- the flow region ------------------------------------------------------- */
+
+struct sluice__flow_hdr {
+	/* Lines 0-2: geometry, written once by create. */
+	uint64_t magic;
+	uint32_t layout_version;
+	uint32_t header_size;    /* sizeof(struct sluice__flow_hdr) */
+	uint32_t nsteps;
+	uint32_t nworkers;
+	uint32_t nclients;
+	uint32_t max_tasks;
+	uint32_t tasks_per_client;
+	uint32_t ring_lanes;     /* lanes of every ring: one per possible producer */
+	uint64_t steps_off;      /* from the flow region's base */
+	uint64_t workers_off;
+	uint64_t clients_off;
+	uint64_t stop_grace_ns;
+	char name[64];
+	/* Line 3: control, written by the client and the supervisor. */
+	_Atomic uint32_t state __attribute__((aligned(64))); /* enum sluice__flow_state; futex word */
+	_Atomic uint32_t sup_pid;
+	_Atomic uint32_t client_pid;
+	_Atomic int32_t result;  /* start failure code, then stop's result; before state (release) */
+	_Atomic uint64_t start_deadline_ns; /* CLOCK_MONOTONIC; client, before forking */
+	_Atomic uint64_t stop_deadline_ns;  /* CLOCK_MONOTONIC; client, before DRAINING */
+	_Atomic uint64_t lost_completions;  /* supervisor: completions it could not queue */
+	uint64_t _pad2[3];
+	/* Lines 4-7: why start failed; written by the supervisor before
+	 * state = START_FAILED (release), read by the client after (acquire). */
+	char message[256];
+};
+
+struct sluice__step_rec {
+	char name[SLUICE_STEP_NAME_MAX];
+	uint32_t nprocs;
+	uint32_t batch_size;
+	uint32_t capacity;
+	uint32_t max_attempts;
+	uint64_t batch_timeout_ns;
+	uint64_t task_timeout_ns;
+	uint32_t first_worker;
+	uint32_t has_condition;
+	uint64_t ring_off;       /* from the rings region's base */
+	uint64_t ring_size;
+	uint8_t _pad[40];
+};
+
+struct sluice__worker_slot {
+	/* Line 0: identity (step, index: written once by create), life. */
+	uint32_t step;
+	uint32_t index;
+	_Atomic uint32_t pid;        /* supervisor, after fork */
+	_Atomic uint32_t state;      /* enum sluice__worker_state */
+	_Atomic int32_t start_rc;    /* worker: on_start's code, before FAILED */
+	_Atomic int32_t exit_status; /* supervisor: the wait status, before DEAD/after reap */
+	_Atomic uint32_t reaped;     /* supervisor: 1 once reaped */
+	uint32_t _pad0[9];
+	/* Line 1: counters, written by the worker alone (relaxed). */
+	_Atomic uint64_t tasks;
+	_Atomic uint64_t batches;
+	_Atomic uint64_t handler_errors;
+	_Atomic uint64_t timeouts;
+	_Atomic uint64_t bad_descriptors;
+	_Atomic uint32_t max_batch;
+	uint32_t _pad1[5];
+	/* Lines 2-3: on_start's message, written by the worker before FAILED. */
+	char message[128];
+};
+
+struct sluice__client_slot {
+	uint64_t comp_ring_off;  /* from the rings region's base */
+	uint64_t comp_ring_size;
+	uint32_t first_task;     /* the client's entries: [first_task, first_task + ntasks) */
+	uint32_t ntasks;
+	_Atomic uint32_t pid;
+	uint32_t _pad0;
+	_Atomic uint64_t dropped; /* client: completions it refused (stale or forged) */
+	uint8_t _pad[24];
+};
+
+_Static_assert(sizeof(struct sluice__task_entry) == 256, "task entry layout");
+_Static_assert(offsetof(struct sluice__task_entry, state) == 64, "task entry layout");
+_Static_assert(offsetof(struct sluice__task_entry, message) == 128, "task entry layout");
+_Static_assert(offsetof(struct sluice__flow_hdr, name) == 72, "flow header layout");
+_Static_assert(offsetof(struct sluice__flow_hdr, state) == 192, "flow header layout");
+_Static_assert(offsetof(struct sluice__flow_hdr, message) == 256, "flow header layout");
+_Static_assert(sizeof(struct sluice__flow_hdr) == 512, "flow header layout");
+_Static_assert(sizeof(struct sluice__step_rec) == 128, "step record layout");
+_Static_assert(offsetof(struct sluice__worker_slot, tasks) == 64, "worker slot layout");
+_Static_assert(offsetof(struct sluice__worker_slot, message) == 128, "worker slot layout");
+_Static_assert(sizeof(struct sluice__worker_slot) == 256, "worker slot layout");
+_Static_assert(sizeof(struct sluice__client_slot) == 64, "client slot layout");
+
+#endif

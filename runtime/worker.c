@@ -1,0 +1,490 @@
+/* A worker process: on_start, the batch loop, on_stop.
+ *
+ * The loop, per batch:
+ *   1. take up to batch_size descriptors off the step's ring: block until
+ *      the first, then wait at most batch_timeout_ns for the rest (0: take
+ *      what is queued and go);
+ *   2. claim each: the slot must lie in the task table and agree with the
+ *      task_id, and the entry must move QUEUED(step, gen) -> HELD(me,
+ *      gen + 1) by CAS (a stale, duplicated or forged copy fails here and
+ *      is dropped); then every field of the entry's descriptor is checked
+ *      (slot, client, step, payload and result blocks: valid handle, owned
+ *      by the task's client, length within capacity). A task whose fields
+ *      are bad ends with SLUICE_TASK_BAD_DESCRIPTOR; one already past its
+ *      deadline with SLUICE_TASK_TIMEOUT; during a stop with
+ *      SLUICE_TASK_FLOW_STOPPED;
+ *   3. hand the rest to handle() as one batch;
+ *   4. per task: status (handler's, TIMEOUT if its deadline passed while in
+ *      hand, HANDLER_ERROR for a result_len beyond its block), the next
+ *      step whose condition accepts it, or its client; write the entry's
+ *      descriptor and move the entry HELD -> QUEUED(next) or DONE(client)
+ *      by CAS (release), then free the result block it replaced;
+ *   5. publish the descriptors, one bulk enqueue per target ring.
+ *
+ * Block ownership: a result block is allocated owned by this worker and
+ * handed to the task's client (set_owner) before the entry moves on, so a
+ * worker that dies mid-batch leaves its half-made results to
+ * sluice_blocks_reclaim(worker) and nothing else.
+ */
+#define _GNU_SOURCE
+#include <sluice/flow.h>
+#include <sluice/error.h>
+
+#include "runtime/flow_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+/* A forward that finds the next ring full waits in slices of this long,
+ * looking at the flow state in between. */
+#define FORWARD_SLICE_NS UINT64_C(50000000)
+
+struct worker {
+	sluice_flow_t *f;
+	struct sluice__step *st;
+	struct sluice__worker_slot *slot;
+	uint32_t id;      /* index over the flow's workers */
+	uint32_t step;
+	uint32_t owner;   /* ring-lane and block owner id */
+	uint32_t bs;      /* batch_size */
+	sluice_ring_t in;
+	sluice_ring_producer_t fwd[SLUICE_FLOW_MAX_STEPS]; /* steps after ours */
+	sluice_ring_producer_t comp[SLUICE__NCLIENTS];
+	sluice_desc_t *descs;  /* bs: what came off the ring, then the gather buffer */
+	sluice_item_t *items;  /* bs: the batch handed to handle() */
+	unsigned nitems;       /* items of the running handle() call */
+	sluice_desc_t *out;    /* bs: outgoing descriptors */
+	uint32_t *out_target;  /* bs: step index, or nsteps + client */
+	unsigned nout;
+};
+
+/* The one worker of this process (NULL outside a worker). */
+static struct worker *self;
+
+static void count(_Atomic uint64_t *c, uint64_t n)
+{
+	/* Relaxed: a counter with this worker as its only writer. */
+	sl_fetch_add_relaxed(c, n);
+}
+
+/* ---- the handler's calls -------------------------------------------------------- */
+
+static bool item_of_batch(const sluice_item_t *it)
+{
+	return self != NULL && it != NULL && it >= self->items && it < self->items + self->nitems;
+}
+
+void *sluice_item_result_alloc(sluice_item_t *it, uint64_t size)
+{
+	if (!item_of_batch(it) || size > UINT32_MAX)
+		return NULL;
+	sluice_flow_t *f = self->f;
+	sluice_block_t blk;
+	if (sluice_blocks_alloc(&f->blocks, size ? size : 1, self->owner, &blk) != 0)
+		return NULL;
+	uint64_t cap = 0;
+	void *p = sluice_blocks_ptr(&f->blocks, blk, &cap);
+	if (p == NULL) {
+		(void)sluice_blocks_free(&f->blocks, blk, self->owner);
+		return NULL;
+	}
+	if (it->new_result_ != SLUICE_BLOCK_NONE)
+		(void)sluice_blocks_free(&f->blocks, it->new_result_, self->owner);
+	it->new_result_ = blk;
+	it->result = p;
+	it->result_cap = cap > UINT32_MAX ? UINT32_MAX : cap;
+	it->result_len = 0;
+	return p;
+}
+
+void sluice_item_fail(sluice_item_t *it, const char *fmt, ...)
+{
+	if (!item_of_batch(it))
+		return;
+	struct sluice__task_entry *e = it->entry_;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+	it->status_ = SLUICE_TASK_HANDLER_ERROR;
+}
+
+/* ---- ending a task at this step ----------------------------------------------------- */
+
+static void set_message(sluice_item_t *it, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_message(sluice_item_t *it, const char *fmt, ...)
+{
+	struct sluice__task_entry *e = it->entry_;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+}
+
+/* Moves the task of `it` on: to step `next` when its status is OK and
+ * next < nsteps, else to its client, and queues the outgoing descriptor. */
+static void conclude(struct worker *W, sluice_item_t *it, uint32_t next, uint64_t now)
+{
+	sluice_flow_t *f = W->f;
+	struct sluice__task_entry *e = it->entry_;
+	uint32_t c = sluice__slot_client(f, it->slot_);
+	uint32_t client_owner = SLUICE__OWNER_CLIENT(c);
+	bool ok = it->status_ == SLUICE_TASK_OK;
+	uint32_t result_blk = it->old_result_, free_after = SLUICE_BLOCK_NONE;
+	uint64_t result_len = it->old_len_;
+
+	if (ok && it->new_result_ != SLUICE_BLOCK_NONE) {
+		if (sluice_blocks_set_owner(&f->blocks, it->new_result_, W->owner, client_owner) == 0) {
+			free_after = it->old_result_;
+			result_blk = it->new_result_;
+			result_len = it->result_len;
+		} else {
+			ok = false;
+			it->status_ = SLUICE_TASK_HANDLER_ERROR;
+			set_message(it, "result block lost its owner");
+			(void)sluice_blocks_free(&f->blocks, it->new_result_, W->owner);
+		}
+	} else if (ok) {
+		result_len = it->result_len; /* written in place into the block it came with */
+	} else if (it->new_result_ != SLUICE_BLOCK_NONE) {
+		(void)sluice_blocks_free(&f->blocks, it->new_result_, W->owner);
+	}
+	it->new_result_ = SLUICE_BLOCK_NONE;
+
+	bool forward = ok && next < f->nsteps;
+	uint32_t gen = it->gen_ + 1;
+	sluice_desc_t *d = &e->desc; /* ours while HELD */
+	d->task_id = SLUICE__TASK_ID(gen, it->slot_);
+	d->result_block = result_blk;
+	d->result_len = (uint32_t)result_len;
+	d->status = (uint16_t)it->status_;
+	if (ok)
+		e->message[0] = '\0';
+	uint64_t desired;
+	if (forward) {
+		uint64_t to = f->steps[next].task_timeout_ns;
+		d->step = (uint16_t)next;
+		d->deadline_ns = to ? sluice__deadline(now, to) : 0;
+		desired = SLUICE__TW(SLUICE__TS_QUEUED, next, gen);
+	} else {
+		desired = SLUICE__TW(SLUICE__TS_DONE, c, gen);
+	}
+	uint64_t held = SLUICE__TW(SLUICE__TS_HELD, W->id, it->gen_);
+	/* Release: publishes desc and message to the next owner (the next
+	 * step's worker's CAS, or the client's acquire load on completion). */
+	if (!sl_cas_acq_rel(&e->state, &held, desired)) {
+		/* Someone moved a HELD entry: shared memory was scribbled on. */
+		count(&W->slot->bad_descriptors, 1);
+		if (result_blk != it->old_result_)
+			(void)sluice_blocks_free(&f->blocks, result_blk, client_owner);
+		return;
+	}
+	if (free_after != SLUICE_BLOCK_NONE)
+		(void)sluice_blocks_free(&f->blocks, free_after, client_owner);
+	W->out[W->nout] = *d;
+	W->out_target[W->nout] = forward ? next : f->nsteps + c;
+	W->nout++;
+}
+
+/* Publishes the outgoing descriptors, one bulk enqueue per target. */
+static void flush(struct worker *W)
+{
+	sluice_flow_t *f = W->f;
+	for (uint32_t tgt = 0; tgt < f->nsteps + f->nclients && W->nout > 0; tgt++) {
+		unsigned k = 0;
+		for (unsigned i = 0; i < W->nout; i++)
+			if (W->out_target[i] == tgt)
+				W->descs[k++] = W->out[i];
+		if (k == 0)
+			continue;
+		bool to_step = tgt < f->nsteps;
+		sluice_ring_producer_t *p = to_step ? &W->fwd[tgt] : &W->comp[tgt - f->nsteps];
+		unsigned moved = 0;
+		while (moved < k) {
+			int rc = sluice_ring_enqueue_bulk_mpmc(p, W->descs + moved, k - moved,
+							       FORWARD_SLICE_NS);
+			if (rc > 0) {
+				moved += (unsigned)rc;
+				continue;
+			}
+			/* Full. A completion ring never is (it holds every task of
+			 * its client): keep trying. A step ring is when that step
+			 * is slow; during a stop, leave the rest: their entries are
+			 * QUEUED on no ring, and the supervisor's final sweep
+			 * completes them as stopped. Acquire: pairs with the
+			 * supervisor's release store of STOPPING. */
+			if (to_step && sl_load_acquire(&f->hdr->state) >= SLUICE__FS_STOPPING)
+				break;
+		}
+	}
+	W->nout = 0;
+}
+
+/* ---- the batch -------------------------------------------------------------------- */
+
+/* Claims descriptor d; fills *it and returns true when this worker now
+ * holds its entry. */
+static bool claim(struct worker *W, const sluice_desc_t *d, sluice_item_t *it)
+{
+	sluice_flow_t *f = W->f;
+	uint32_t slot = d->slot;
+	if (slot >= f->max_tasks || SLUICE__TASK_ID_SLOT(d->task_id) != slot) {
+		count(&W->slot->bad_descriptors, 1);
+		return false;
+	}
+	struct sluice__task_entry *e = &f->tasks[slot];
+	uint32_t gen = SLUICE__TASK_ID_GEN(d->task_id);
+	uint64_t expected = SLUICE__TW(SLUICE__TS_QUEUED, W->step, gen);
+	/* acq_rel: acquire pairs with the release CAS that queued the entry
+	 * (its desc is visible to us); the release half orders nothing yet. */
+	if (!sl_cas_acq_rel(&e->state, &expected, SLUICE__TW(SLUICE__TS_HELD, W->id, gen + 1))) {
+		count(&W->slot->bad_descriptors, 1); /* stale, duplicate or forged */
+		return false;
+	}
+	memset(it, 0, sizeof(*it));
+	it->entry_ = e;
+	it->slot_ = slot;
+	it->gen_ = gen + 1;
+	it->step = W->step;
+	it->status_ = SLUICE_TASK_OK;
+	it->new_result_ = SLUICE_BLOCK_NONE;
+	it->old_result_ = SLUICE_BLOCK_NONE;
+	return true;
+}
+
+/* Checks the held entry's descriptor and fills the item's view of it.
+ * Returns false (and sets a message) when a field is bad. */
+static bool check_entry(struct worker *W, sluice_item_t *it)
+{
+	sluice_flow_t *f = W->f;
+	struct sluice__task_entry *e = it->entry_;
+	sluice_desc_t d = e->desc; /* one copy: ours while HELD, but checked once */
+	uint32_t c = sluice__slot_client(f, it->slot_);
+	uint32_t owner = SLUICE__OWNER_CLIENT(c);
+	void *p;
+	uint64_t cap;
+	it->user = d.user;
+	it->attempt = d.attempt;
+	it->deadline_ = d.deadline_ns;
+	if (d.slot != it->slot_ || d.client != c || d.step != W->step) {
+		set_message(it, "descriptor names slot %u client %u step %u", d.slot, d.client, d.step);
+		return false;
+	}
+	if (!sluice__block_ok(f, d.payload_block, d.payload_len, owner, &p, &cap)) {
+		set_message(it, "payload block 0x%x, %u bytes: not a block of the client that holds it",
+			    d.payload_block, d.payload_len);
+		return false;
+	}
+	it->payload = p;
+	it->payload_len = d.payload_len;
+	if (!sluice__block_ok(f, d.result_block, d.result_len, owner, &p, &cap)) {
+		set_message(it, "result block 0x%x, %u bytes: not a block of the client that holds it",
+			    d.result_block, d.result_len);
+		return false;
+	}
+	it->old_result_ = d.result_block;
+	it->old_len_ = d.result_len;
+	it->result = p;
+	it->result_len = d.result_len;
+	it->result_cap = cap > UINT32_MAX ? UINT32_MAX : cap;
+	return true;
+}
+
+static void run_batch(struct worker *W, unsigned n, bool stopping)
+{
+	sluice_flow_t *f = W->f;
+	struct sluice__step *st = W->st;
+	uint64_t now = sluice__now_ns();
+	unsigned m = 0;
+	W->nout = 0;
+	W->nitems = 0;
+	for (unsigned i = 0; i < n; i++) {
+		const sluice_desc_t *d = &W->descs[i];
+		if ((d->flags & SLUICE__DESC_PILL) && d->slot == SLUICE__PILL_SLOT)
+			continue; /* a wake-up from the supervisor, not a task */
+		sluice_item_t *it = &W->items[m];
+		if (!claim(W, d, it))
+			continue;
+		if (!check_entry(W, it)) {
+			count(&W->slot->bad_descriptors, 1);
+			it->status_ = SLUICE_TASK_BAD_DESCRIPTOR;
+			it->old_result_ = SLUICE_BLOCK_NONE; /* not a block to hand on or free */
+			it->old_len_ = 0;
+			conclude(W, it, f->nsteps, now);
+		} else if (stopping) {
+			it->status_ = SLUICE_TASK_FLOW_STOPPED;
+			set_message(it, "the flow stopped before step '%s' ran the task", st->name);
+			conclude(W, it, f->nsteps, now);
+		} else if (it->deadline_ != 0 && now > it->deadline_) {
+			count(&W->slot->timeouts, 1);
+			it->status_ = SLUICE_TASK_TIMEOUT;
+			set_message(it, "queued at step '%s' past its task timeout", st->name);
+			conclude(W, it, f->nsteps, now);
+		} else {
+			m++;
+		}
+	}
+	if (m > 0) {
+		count(&W->slot->batches, 1);
+		count(&W->slot->tasks, m);
+		/* Relaxed: one writer. */
+		if (m > sl_load_relaxed(&W->slot->max_batch))
+			sl_store_relaxed(&W->slot->max_batch, m);
+		W->nitems = m;
+		int rc = st->handler.handle(st->handler.arg, W->items, m);
+		uint64_t end = sluice__now_ns();
+		for (unsigned i = 0; i < m; i++) {
+			sluice_item_t *it = &W->items[i];
+			if (rc < 0 && it->status_ == SLUICE_TASK_OK) {
+				it->status_ = SLUICE_TASK_HANDLER_ERROR;
+				set_message(it, "step '%s': handle() returned %d (%s)", st->name, rc,
+					    sluice_err_name(rc));
+			}
+			if (it->status_ == SLUICE_TASK_OK && it->deadline_ != 0 && end > it->deadline_) {
+				count(&W->slot->timeouts, 1);
+				it->status_ = SLUICE_TASK_TIMEOUT;
+				set_message(it, "step '%s' ran past its task timeout of %llu ms",
+					    st->name, (unsigned long long)(st->task_timeout_ns / 1000000));
+			}
+			if (it->status_ == SLUICE_TASK_OK && it->result_len > it->result_cap) {
+				it->status_ = SLUICE_TASK_HANDLER_ERROR;
+				set_message(it, "step '%s': result_len %llu exceeds the result block (%llu bytes)",
+					    st->name, (unsigned long long)it->result_len,
+					    (unsigned long long)it->result_cap);
+			}
+			if (it->status_ == SLUICE_TASK_HANDLER_ERROR)
+				count(&W->slot->handler_errors, 1);
+			uint32_t next = f->nsteps;
+			if (it->status_ == SLUICE_TASK_OK)
+				next = sluice__route(f, W->step + 1, it);
+			conclude(W, it, next, end);
+		}
+		W->nitems = 0;
+	}
+	flush(W);
+}
+
+/* ---- the process --------------------------------------------------------------------- */
+
+static void report_start(struct worker *W, uint32_t state, int rc, const char *msg)
+{
+	if (msg != NULL)
+		snprintf(W->slot->message, sizeof(W->slot->message), "%s", msg);
+	sl_store_relaxed(&W->slot->start_rc, rc);
+	/* Release: message and start_rc before the state the supervisor reads
+	 * (acquire) when the doorbell rings. */
+	sl_store_release(&W->slot->state, state);
+	sluice__notify(W->f->sup_efd);
+}
+
+static int setup(struct worker *W)
+{
+	sluice_flow_t *f = W->f;
+	W->descs = calloc(W->bs, sizeof(*W->descs));
+	W->items = calloc(W->bs, sizeof(*W->items));
+	W->out = calloc(W->bs, sizeof(*W->out));
+	W->out_target = calloc(W->bs, sizeof(*W->out_target));
+	if (!W->descs || !W->items || !W->out || !W->out_target)
+		return SLUICE_ENOMEM;
+	int rc = sluice_ring_open(&W->in, W->st->ring_mem, W->st->ring_size);
+	for (uint32_t t = W->step + 1; rc == 0 && t < f->nsteps; t++) {
+		sluice_ring_t r;
+		rc = sluice_ring_open(&r, f->steps[t].ring_mem, f->steps[t].ring_size);
+		if (rc == 0)
+			rc = sluice_ring_producer_claim(&W->fwd[t], &r, W->owner);
+	}
+	for (uint32_t c = 0; rc == 0 && c < f->nclients; c++) {
+		sluice_ring_t r;
+		rc = sluice_ring_open(&r, f->comp_mem[c], f->comp_size[c]);
+		if (rc == 0)
+			rc = sluice_ring_producer_claim(&W->comp[c], &r, W->owner);
+		if (rc == 0 && c == f->client)
+			rc = sluice_ring_producer_set_eventfd(&W->comp[c], f->client_efd);
+	}
+	return rc;
+}
+
+void sluice__worker_main(sluice_flow_t *f, uint32_t wid)
+{
+	static struct worker W;
+	W.f = f;
+	W.id = wid;
+	W.slot = &f->wslots[wid];
+	W.step = sluice__worker_step(f, wid);
+	W.st = &f->steps[W.step];
+	W.owner = SLUICE__OWNER_WORKER(wid);
+	W.bs = W.st->batch_size;
+	self = &W;
+
+	char pname[16];
+	snprintf(pname, sizeof(pname), "sl-%.12s", W.st->name); /* comm holds 15 */
+	(void)prctl(PR_SET_NAME, pname);
+	/* Release: pairs with the supervisor's acquire of the slot state. */
+	sl_store_release(&W.slot->state, SLUICE__WS_STARTING);
+
+	int rc = setup(&W);
+	if (rc != 0) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "worker setup failed: %s", sluice_strerror(rc));
+		report_start(&W, SLUICE__WS_FAILED, rc, msg);
+		_exit(1);
+	}
+	sluice_worker_info_t info = {
+		.flow_name = f->name,
+		.step_name = W.st->name,
+		.step = W.step,
+		.index = wid - W.st->first_worker,
+		.worker = wid,
+	};
+	if (W.st->handler.on_start != NULL) {
+		char msg[SLUICE_TASK_MESSAGE_MAX] = "";
+		rc = W.st->handler.on_start(W.st->handler.arg, &info, msg, sizeof(msg));
+		msg[sizeof(msg) - 1] = '\0';
+		if (rc != 0) {
+			report_start(&W, SLUICE__WS_FAILED, rc < 0 ? rc : -rc, msg);
+			_exit(1);
+		}
+	}
+	report_start(&W, SLUICE__WS_READY, 0, NULL);
+
+	for (;;) {
+		int n = sluice_ring_dequeue_bulk_mpmc(&W.in, W.descs, W.bs, SLUICE_RING_FOREVER);
+		if (n == SLUICE_ETIMEDOUT || n == SLUICE_EINTR)
+			continue;
+		if (n < 0)
+			break; /* the ring refuses us: nothing more this worker can do */
+		if ((unsigned)n < W.bs && W.st->batch_timeout_ns > 0) {
+			uint64_t dl = sluice__deadline(sluice__now_ns(), W.st->batch_timeout_ns);
+			bool pill = false;
+			for (int i = 0; i < n; i++)
+				pill |= W.descs[i].slot == SLUICE__PILL_SLOT;
+			while ((unsigned)n < W.bs && !pill) {
+				uint64_t now = sluice__now_ns();
+				if (now >= dl)
+					break;
+				int k = sluice_ring_dequeue_bulk_mpmc(&W.in, W.descs + n, W.bs - (unsigned)n,
+								      dl - now);
+				if (k <= 0)
+					break;
+				for (int i = n; i < n + k; i++)
+					pill |= W.descs[i].slot == SLUICE__PILL_SLOT;
+				n += k;
+			}
+		}
+		/* Acquire: pairs with the supervisor's release store of
+		 * STOPPING (made before it sends the pills that wake us). */
+		bool stopping = sl_load_acquire(&f->hdr->state) >= SLUICE__FS_STOPPING;
+		run_batch(&W, (unsigned)n, stopping);
+		if (stopping)
+			break;
+	}
+	if (W.st->handler.on_stop != NULL)
+		W.st->handler.on_stop(W.st->handler.arg, &info);
+	/* Release: the counters before the state the supervisor reads. */
+	sl_store_release(&W.slot->state, SLUICE__WS_EXITED);
+	_exit(0);
+}
