@@ -1,0 +1,1433 @@
+/* The flow benchmark: sluice flows of no-op steps, driven through the
+ * public flow API (sluice/flow.h) only, beside the same pipelines built
+ * over Unix stream sockets between processes, and a bare futex hand-off
+ * between two processes, all in the same run.
+ *
+ * What it measures:
+ *   - round trip, steady load: one task in flight, the next submitted as
+ *     soon as the last returns; submit -> wait returns, into a histogram
+ *     (p50/p90/p99/p99.9/max). sluice 1-step flow; the 1-step socket
+ *     pipeline (client -> step -> client, 64-byte messages); the bare
+ *     futex hand-off (the floor).
+ *   - a lone task after idleness: after idle_s of nothing at all, one
+ *     round trip; several samples, the median. sluice against the bare
+ *     futex hand-off in the same state (the server asleep in FUTEX_WAIT,
+ *     the client spinning 50 us and then sleeping for the reply, as
+ *     sluice's default wait does).
+ *   - throughput: a 1-step flow with batch_size 1, 8 and 64 (batch_timeout
+ *     0), WINDOW tasks in flight, submit_many in chunks of 64, reap; the
+ *     socket pipeline's step reads up to 1, 8 or 64 messages per read()
+ *     and writes them on in one write(), the client keeps the same
+ *     window. Median of rounds.
+ *   - payload sweep: 64 B .. 64 MiB through a 3-step no-op flow, one task
+ *     at a time, the sizes taking turns task by task; time per task from
+ *     alloc to release. The client writes the whole payload once
+ *     (untimed; the allocator hands the same block back) and its first 64
+ *     bytes per task; steps touch only the descriptor. The 3-step socket pipeline sends a 64-byte header and
+ *     the payload through every hop, store and forward (as the Python
+ *     ancestors pickle and send), from the first write to the last byte
+ *     read.
+ *
+ * Wait mode: the flow API has no wait-mode option (sluice_step_t and
+ * sluice_flow_opts_t carry none), so every sluice figure is the default:
+ * spin 50 us, then sleep on a futex. The rings offer busy-poll
+ * (SLUICE_RING_BUSY_POLL) but runtime/ formats the flow's rings with the
+ * default and does not expose it; no busy-poll row is measured.
+ *
+ * Placement: the client is pinned to the first allowed CPU; the worker of
+ * a 1-step flow, the step process of a 1-step socket pipeline and the
+ * futex server to the second. The three steps of the 3-step pipelines
+ * (sluice and sockets alike) alternate: steps 0 and 2 on the second CPU,
+ * step 1 on the first, beside the client (--pin3 to change). Four
+ * processes on two CPUs: left to the scheduler ("free") the 3-step flow's
+ * time per task jumps between about 20 and 220 us from one task to the
+ * next (a spinning waiter holds the CPU the next step needs), which drowns
+ * any payload effect; pinned, every size sees the same placement. Workers
+ * pin themselves in their step's on_start.
+ *
+ * Rounds are outermost (round 1 of everything, then round 2, ...; odd
+ * rounds in reverse order), every flow and socket pipeline lives for the
+ * whole run, and idle ones sleep, so a change in the machine's state is
+ * shared by the figures a ratio compares. Goals are printed as PASS/MISS,
+ * for information: the exit code is 0 unless something failed (a task not
+ * OK, a child crashed, a call failed).
+ *
+ * usage: bench_flow [--quick] [--json FILE] [--markdown] [--rounds N]
+ *                   [--idle-samples N] [--pin3 spread|free|second]
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <sluice/error.h>
+#include <sluice/flow.h>
+
+#include "base/atomic.h"
+#include "bench/common/clock.h"
+#include "bench/common/cpu.h"
+#include "bench/common/hist.h"
+#include "bench/common/json.h"
+#include "bench/common/proc.h"
+#include "bench/common/table.h"
+
+#define MSG 64u                 /* bytes per message / small payload */
+#define WINDOW 1024u            /* tasks in flight in the throughput tests */
+#define CHUNK 64u               /* submit_many / write chunk, reap chunk */
+#define SPIN_NS 50000u          /* sluice's default spin, used by the futex baseline */
+#define MAX_ROUNDS 64u
+#define MAX_IDLE 256u
+#define NBATCH 3
+#define NSIZES 6
+#define MAX_PAYLOAD (64u << 20)
+#define SEC UINT64_C(1000000000)
+
+static const unsigned batches[NBATCH] = {1, 8, 64};
+static const uint64_t sizes[NSIZES] = {64, 4 << 10, 64 << 10, 1 << 20, 16 << 20, 64 << 20};
+static const char *const size_names[NSIZES] = {"64 B", "4 KiB", "64 KiB", "1 MiB", "16 MiB",
+					       "64 MiB"};
+
+enum pin3 { PIN3_SPREAD, PIN3_FREE, PIN3_SECOND }; /* the first is the default */
+
+struct cfg {
+	bool quick, markdown;
+	const char *json;
+	unsigned rounds;
+	unsigned idle_per_round;
+	uint64_t idle_ns;
+	uint64_t tput_ns, warm_ns;     /* per throughput round */
+	unsigned rtt_iters, rtt_sock_iters;
+	unsigned sweep_iters;          /* sluice, per size per round */
+	unsigned sweep_sock_iters[NSIZES];
+	enum pin3 pin3;
+	int cpu[2];
+	char command[512];
+};
+
+static struct cfg C;
+static cpu_set_t allowed; /* this process's CPUs at start: "free" placement */
+
+static int fail(const char *what, int rc)
+{
+	fprintf(stderr, "bench_flow: %s: %s\n", what, rc < 0 ? sluice_strerror(rc) : "failed");
+	return -1;
+}
+
+/* ---- placement --------------------------------------------------------------- */
+
+/* Pins the calling process to `cpu`, or lets it run on every CPU allowed
+ * at start (cpu < 0). */
+static int place(int cpu)
+{
+	if (cpu >= 0)
+		return bench_pin_cpu(cpu);
+	return sched_setaffinity(0, sizeof(allowed), &allowed) == 0 ? 0 : -errno;
+}
+
+/* A step's on_start: place the worker (arg: the CPU, as an int). */
+static int place_start(void *arg, const sluice_worker_info_t *w, char *msg, size_t msglen)
+{
+	int cpu = *(const int *)arg;
+	int rc = place(cpu);
+	if (rc != 0)
+		snprintf(msg, msglen, "cannot place worker on cpu %d: %s", cpu, strerror(-rc));
+	return rc;
+}
+
+static int noop(void *arg, sluice_item_t *items, unsigned n)
+{
+	return 0;
+}
+
+/* CPU of step k of an n-step pipeline (-1: free). */
+static int step_cpu(unsigned nsteps, unsigned k)
+{
+	if (nsteps == 1)
+		return C.cpu[1];
+	switch (C.pin3) {
+	case PIN3_SPREAD: return C.cpu[k % 2 == 0 ? 1 : 0];
+	case PIN3_SECOND: return C.cpu[1];
+	default: return -1;
+	}
+}
+
+/* ---- sluice flows -------------------------------------------------------------- */
+
+struct sflow {
+	sluice_flow_t *f;
+	unsigned nsteps, batch;
+	int cpus[3];
+};
+
+static int sflow_start(struct sflow *s, unsigned nsteps, unsigned batch, uint64_t budget,
+		       uint32_t max_tasks)
+{
+	sluice_step_t steps[3];
+	static const char *const names[3] = {"noop0", "noop1", "noop2"};
+	s->nsteps = nsteps;
+	s->batch = batch;
+	for (unsigned k = 0; k < nsteps; k++) {
+		s->cpus[k] = step_cpu(nsteps, k);
+		steps[k] = (sluice_step_t){
+			.size_of = sizeof(sluice_step_t),
+			.name = names[k],
+			.handler = {.on_start = place_start, .handle = noop, .arg = &s->cpus[k]},
+			.nprocs = 1,
+			.batch_size = batch,
+			.batch_timeout_ns = 0,
+			.capacity = 2 * WINDOW, /* the client's whole window fits its lane */
+		};
+	}
+	sluice_flow_opts_t o = {.size_of = sizeof(o), .name = "bench-flow", .nsteps = nsteps,
+				.steps = steps, .max_tasks = max_tasks, .block_budget = budget};
+	char err[256];
+	int rc = sluice_flow_create(&o, &s->f, err, sizeof(err));
+	if (rc != 0) {
+		fprintf(stderr, "bench_flow: create: %s: %s\n", sluice_err_name(rc), err);
+		return -1;
+	}
+	rc = sluice_flow_start(s->f, 30 * SEC);
+	if (rc != 0) {
+		fprintf(stderr, "bench_flow: start: %s: %s\n", sluice_err_name(rc),
+			sluice_flow_error(s->f));
+		sluice_flow_destroy(s->f);
+		s->f = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void sflow_stop(struct sflow *s)
+{
+	if (s->f == NULL)
+		return;
+	int rc = sluice_flow_stop(s->f, 10 * SEC);
+	if (rc != 0)
+		fail("stop", rc);
+	sluice_flow_destroy(s->f);
+	s->f = NULL;
+}
+
+/* Allocates a task with a payload of `size` bytes whose first 64 bytes the
+ * client writes (the rest was written once, earlier, or is not looked at). */
+static int stask(struct sflow *s, uint64_t size, uint64_t seq, sluice_task_t **out)
+{
+	sluice_task_t *t;
+	int rc = sluice_task_alloc(s->f, size, &t);
+	if (rc != 0)
+		return rc;
+	uint8_t hdr[MSG] = {0};
+	memcpy(hdr, &seq, sizeof(seq));
+	memcpy(t->payload, hdr, size < MSG ? size : MSG);
+	t->payload_len = size;
+	t->user = seq;
+	*out = t;
+	return 0;
+}
+
+static int sdone(struct sflow *s, sluice_task_t *t)
+{
+	if (t->status != SLUICE_TASK_OK) {
+		fprintf(stderr, "bench_flow: task %" PRIu64 ": %s: %s\n", t->user,
+			sluice_task_status_name(t->status), t->message);
+		return -1;
+	}
+	int rc = sluice_task_release(s->f, t);
+	return rc == 0 ? 0 : fail("release", rc);
+}
+
+/* One round trip: submit -> wait. Returns ns, or 0 on failure. */
+static uint64_t s_rtt1(struct sflow *s, uint64_t size, uint64_t seq)
+{
+	sluice_task_t *t;
+	int rc = stask(s, size, seq, &t);
+	if (rc != 0)
+		return fail("alloc", rc), 0;
+	uint64_t t0 = bench_now_ns();
+	rc = sluice_task_submit(s->f, t, SLUICE_FLOW_FOREVER);
+	if (rc == 0)
+		rc = sluice_task_wait(s->f, t, 10 * SEC);
+	uint64_t t1 = bench_now_ns();
+	if (rc != 0)
+		return fail("submit/wait", rc), 0;
+	if (sdone(s, t) != 0)
+		return 0;
+	return t1 - t0 ? t1 - t0 : 1;
+}
+
+static int s_rtt(struct sflow *s, unsigned iters, struct bench_hist *h)
+{
+	for (unsigned i = 0; i < iters / 10 + 1; i++) /* warm-up */
+		if (s_rtt1(s, MSG, i) == 0)
+			return -1;
+	for (unsigned i = 0; i < iters; i++) {
+		uint64_t ns = s_rtt1(s, MSG, i);
+		if (ns == 0)
+			return -1;
+		bench_hist_record(h, ns);
+	}
+	return 0;
+}
+
+/* Streams tasks through s with WINDOW in flight for warm + run ns; returns
+ * tasks/s over the run, or a negative value on failure. */
+static double s_tput(struct sflow *s)
+{
+	sluice_task_t *b[CHUNK];
+	uint64_t inflight = 0, done = 0, seq = 0, done0 = 0;
+	/* The measured window opens at the first look past the warm-up and
+	 * lasts tput_ns from there, however late that look came. */
+	uint64_t start = bench_now_ns(), t_meas = start + C.warm_ns, t_end = UINT64_MAX;
+	uint64_t now = start, t0 = 0;
+	bool measuring = false;
+	while (now < t_end) {
+		while (inflight < WINDOW) {
+			unsigned m = WINDOW - inflight < CHUNK ? (unsigned)(WINDOW - inflight) : CHUNK;
+			for (unsigned j = 0; j < m; j++) {
+				int rc = stask(s, MSG, seq++, &b[j]);
+				if (rc != 0)
+					return fail("alloc", rc), -1;
+			}
+			int k = sluice_task_submit_many(s->f, b, m, SLUICE_FLOW_FOREVER);
+			if (k != (int)m)
+				return fail("submit_many", k < 0 ? k : SLUICE_ETIMEDOUT), -1;
+			inflight += m;
+		}
+		int k = sluice_flow_reap(s->f, b, CHUNK);
+		for (int j = 0; j < k; j++)
+			if (sdone(s, b[j]) != 0)
+				return -1;
+		inflight -= (unsigned)k;
+		done += (unsigned)k;
+		now = bench_now_ns();
+		if (!measuring && now >= t_meas) {
+			measuring = true;
+			t0 = now;
+			t_end = now + C.tput_ns;
+			done0 = done;
+		}
+	}
+	double rate = (double)(done - done0) / ((double)(now - t0) / 1e9);
+	while (inflight > 0) { /* drain */
+		int k = sluice_flow_reap(s->f, b, CHUNK);
+		for (int j = 0; j < k; j++)
+			if (sdone(s, b[j]) != 0)
+				return -1;
+		inflight -= (unsigned)k;
+		if (k == 0 && bench_now_ns() > t_end + 10 * SEC)
+			return fail("drain: tasks lost", 0), -1;
+	}
+	return rate;
+}
+
+static struct bench_hist h_sw_s[NSIZES]; /* the sweep's, per size */
+
+/* One task of `size` bytes through s, alloc to release; the client writes
+ * the payload's first 64 bytes. Returns ns, or 0 on failure. */
+static uint64_t s_sweep1(struct sflow *s, uint64_t size, uint64_t seq)
+{
+	uint64_t t0 = bench_now_ns();
+	sluice_task_t *t;
+	int rc = stask(s, size, seq, &t);
+	if (rc != 0)
+		return fail("alloc (sweep)", rc), 0;
+	rc = sluice_task_submit(s->f, t, SLUICE_FLOW_FOREVER);
+	if (rc == 0)
+		rc = sluice_task_wait(s->f, t, 10 * SEC);
+	if (rc != 0)
+		return fail("submit/wait (sweep)", rc), 0;
+	if (sdone(s, t) != 0)
+		return 0;
+	uint64_t t1 = bench_now_ns();
+	return t1 - t0 ? t1 - t0 : 1;
+}
+
+/* Time per task for every payload size, the sizes taking turns task by
+ * task (64 B, 4 KiB, ... 64 MiB, 64 B, ...), so that each size sees the
+ * same state of the machine: on 2 CPUs the 3-step flow's time per task
+ * moves between runs with where the scheduler puts its four processes,
+ * far more than any payload effect. Each size's block is written whole
+ * once, by a warm-up task; the allocator hands the same block back (its
+ * free lists are stacks), and measured tasks write 64 bytes of it. */
+static int s_sweep(struct sflow *s, unsigned iters, unsigned r)
+{
+	for (unsigned k = 0; k < NSIZES; k++) {
+		sluice_task_t *t;
+		int rc = sluice_task_alloc(s->f, sizes[k], &t);
+		if (rc != 0)
+			return fail("alloc (sweep)", rc);
+		memset(t->payload, (int)(0x5a + r), sizes[k]);
+		t->payload_len = sizes[k];
+		rc = sluice_task_submit(s->f, t, SLUICE_FLOW_FOREVER);
+		if (rc == 0)
+			rc = sluice_task_wait(s->f, t, 10 * SEC);
+		if (rc != 0)
+			return fail("submit/wait (sweep)", rc);
+		if (sdone(s, t) != 0)
+			return -1;
+	}
+	for (unsigned i = 0; i < iters; i++) {
+		for (unsigned k = 0; k < NSIZES; k++) {
+			unsigned z = (i + k) % NSIZES;
+			uint64_t ns = s_sweep1(s, sizes[z], i);
+			if (ns == 0)
+				return -1;
+			bench_hist_record(&h_sw_s[z], ns);
+		}
+	}
+	return 0;
+}
+
+/* ---- the bare futex hand-off ---------------------------------------------------- *
+ *
+ * Two words in a shared mapping, request and reply, each a counter with one
+ * waiter. A waiter spins SPIN_NS (as sluice's default wait), then announces
+ * itself in `sleeping` and sleeps in FUTEX_WAIT; a publisher wakes only
+ * when the flag is set. Only the waiter writes its flag (set before each
+ * sleep, cleared once it has seen the word move): a waker that cleared it
+ * could do so after the waiter set it again, losing that wake-up. */
+
+struct fx_word {
+	_Atomic uint32_t seq;
+	_Atomic uint32_t sleeping;
+	char pad[56];
+};
+
+struct fx_shm {
+	struct fx_word req, rep;
+};
+
+#define FX_STOP UINT32_MAX
+
+static struct fx_shm *fx;
+
+/* Waits until w->seq != old: spins for up to spin_ns, then sleeps. */
+static void fx_wait(struct fx_word *w, uint32_t old)
+{
+	uint64_t deadline = 0;
+	for (unsigned i = 1;; i++) {
+		/* Acquire: pairs with the release in fx_publish(). */
+		if (sl_load_acquire(&w->seq) != old)
+			return;
+		sl_cpu_relax();
+		if ((i & 31) == 0) {
+			uint64_t now = bench_now_ns();
+			if (deadline == 0)
+				deadline = now + SPIN_NS;
+			else if (now >= deadline)
+				break;
+		}
+	}
+	sl_store_relaxed(&w->sleeping, 1);
+	for (;;) {
+		/* Full fence between announcing the sleep and re-reading seq;
+		 * pairs with the fence in fx_publish() between its store of seq
+		 * and its load of `sleeping` (one of the two sees the other's
+		 * store, so no wake-up is lost). */
+		sl_fence_seq_cst();
+		/* Acquire: pairs with the release in fx_publish(). */
+		if (sl_load_acquire(&w->seq) != old)
+			break;
+		(void)bench_futex_wait(&w->seq, old);
+	}
+	sl_store_relaxed(&w->sleeping, 0);
+}
+
+static void fx_publish(struct fx_word *w, uint32_t v)
+{
+	/* Release: nothing travels but the counter; pairs with the acquire
+	 * loads in fx_wait(). */
+	sl_store_release(&w->seq, v);
+	/* Pairs with the fence in fx_wait(). */
+	sl_fence_seq_cst();
+	if (sl_load_relaxed(&w->sleeping))
+		(void)bench_futex_wake(&w->seq, 1);
+}
+
+static int all_socks[64];
+static int nsocks;
+
+/* In a forked child: closes every socket of the run except keep_a/keep_b,
+ * so that a closed end reaches its reader as EOF. */
+static void close_others(int keep_a, int keep_b)
+{
+	for (int i = 0; i < nsocks; i++)
+		if (all_socks[i] != keep_a && all_socks[i] != keep_b)
+			close(all_socks[i]);
+}
+
+static int fx_server(void *arg)
+{
+	close_others(-1, -1);
+	uint32_t seen = 0;
+	for (;;) {
+		fx_wait(&fx->req, seen);
+		/* Acquire: pairs with the client's release in fx_publish(). */
+		seen = sl_load_acquire(&fx->req.seq);
+		if (seen == FX_STOP)
+			return 0;
+		fx_publish(&fx->rep, seen);
+	}
+}
+
+static uint32_t fx_seq;
+
+static uint64_t fx_rtt1(void)
+{
+	uint32_t v = ++fx_seq;
+	uint64_t t0 = bench_now_ns();
+	fx_publish(&fx->req, v);
+	fx_wait(&fx->rep, v - 1);
+	uint64_t t1 = bench_now_ns();
+	return t1 - t0 ? t1 - t0 : 1;
+}
+
+static void fx_rtt(unsigned iters, struct bench_hist *h)
+{
+	for (unsigned i = 0; i < iters / 10 + 1; i++)
+		(void)fx_rtt1();
+	for (unsigned i = 0; i < iters; i++)
+		bench_hist_record(h, fx_rtt1());
+}
+
+/* ---- Unix stream socket pipelines ------------------------------------------------- *
+ *
+ * n steps: link[0] client -> step 0, link[k] step k-1 -> step k, link[n]
+ * step n-1 -> client; each link a socketpair (SOCK_STREAM). A step in
+ * message mode (batch 0) reads a 64-byte header naming the payload length,
+ * then the payload, then writes both on (writev); in batch mode it reads up
+ * to batch * 64 bytes per read() and writes what it got in one write().
+ * The client closing link[0] ends every step in turn (EOF). */
+
+struct hdr {
+	uint64_t len;
+	uint64_t seq;
+	uint8_t pad[MSG - 16];
+};
+_Static_assert(sizeof(struct hdr) == MSG, "a message header is 64 bytes");
+
+struct spipe {
+	unsigned nsteps, batch;
+	int to, from;   /* the client's ends */
+	int link[4][2]; /* [k][0]: writer's end, [k][1]: reader's end */
+	pid_t pids[3];
+	int cpus[3];
+};
+
+struct sstep {
+	int in, out;
+	unsigned batch;
+	size_t bufsize;
+};
+
+static struct sstep sstep_args[16];
+static unsigned nsstep;
+
+static int read_full(int fd, void *p, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t k = read(fd, (char *)p + got, n - got);
+		if (k == 0)
+			return got == 0 ? 0 : -EPIPE;
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)k;
+	}
+	return 1;
+}
+
+static int write_full(int fd, const void *p, size_t n)
+{
+	size_t put = 0;
+	while (put < n) {
+		ssize_t k = write(fd, (const char *)p + put, n - put);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		put += (size_t)k;
+	}
+	return 0;
+}
+
+static int writev2_full(int fd, const void *a, size_t na, const void *b, size_t nb)
+{
+	struct iovec iov[2] = {{(void *)a, na}, {(void *)b, nb}};
+	int cnt = nb ? 2 : 1;
+	struct iovec *v = iov;
+	while (cnt > 0) {
+		ssize_t k = writev(fd, v, cnt);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		while (cnt > 0 && (size_t)k >= v->iov_len) {
+			k -= (ssize_t)v->iov_len;
+			v++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			v->iov_base = (char *)v->iov_base + k;
+			v->iov_len -= (size_t)k;
+		}
+	}
+	return 0;
+}
+
+static int sstep_main(void *arg)
+{
+	struct sstep *s = arg;
+	close_others(s->in, s->out);
+	uint8_t *buf = malloc(s->bufsize);
+	if (buf == NULL)
+		return 1;
+	memset(buf, 0, s->bufsize); /* touch: no page faults in the timed hops */
+	int rc = 0;
+	if (s->batch == 0) {
+		struct hdr h;
+		while ((rc = read_full(s->in, &h, sizeof(h))) == 1) {
+			if (h.len > s->bufsize) {
+				rc = -EMSGSIZE;
+				break;
+			}
+			if ((rc = read_full(s->in, buf, h.len)) != 1 && h.len > 0)
+				break;
+			if ((rc = writev2_full(s->out, &h, sizeof(h), buf, h.len)) != 0)
+				break;
+		}
+	} else {
+		for (;;) {
+			ssize_t k = read(s->in, buf, (size_t)s->batch * MSG);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0) {
+				rc = k < 0 ? -errno : 0;
+				break;
+			}
+			if ((rc = write_full(s->out, buf, (size_t)k)) != 0)
+				break;
+		}
+	}
+	close(s->out);
+	free(buf);
+	if (rc < 0)
+		fprintf(stderr, "bench_flow: socket step: %s\n", strerror(-rc));
+	return rc < 0 ? 1 : 0;
+}
+
+/* Makes the sockets of an n-step pipeline (the processes come later, once
+ * every socket of the run exists, so each child can close the others). */
+static int spipe_make(struct spipe *p, unsigned nsteps, unsigned batch)
+{
+	p->nsteps = nsteps;
+	p->batch = batch;
+	for (unsigned k = 0; k <= nsteps; k++) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p->link[k]) != 0)
+			return fail("socketpair", -errno);
+		if (nsocks + 2 > (int)(sizeof(all_socks) / sizeof(all_socks[0])))
+			return fail("too many sockets", 0);
+		all_socks[nsocks++] = p->link[k][0];
+		all_socks[nsocks++] = p->link[k][1];
+	}
+	p->to = p->link[0][0];
+	p->from = p->link[nsteps][1];
+	return 0;
+}
+
+static int spipe_spawn(struct spipe *p)
+{
+	for (unsigned k = 0; k < p->nsteps; k++) {
+		struct sstep *s = &sstep_args[nsstep++];
+		*s = (struct sstep){.in = p->link[k][1], .out = p->link[k + 1][0], .batch = p->batch,
+				    .bufsize = p->batch ? (size_t)p->batch * MSG
+							: (p->nsteps == 1 ? MSG : MAX_PAYLOAD)};
+		p->cpus[k] = step_cpu(p->nsteps, k);
+		/* bench_spawn pins to cpu >= 0; a free step widens itself. */
+		pid_t pid = bench_spawn(p->cpus[k], sstep_main, s);
+		if (pid < 0)
+			return fail("fork", pid);
+		p->pids[k] = pid;
+	}
+	return 0;
+}
+
+static int spipe_stop(struct spipe *p)
+{
+	close(p->to);
+	char buf[4096];
+	ssize_t k;
+	while ((k = read(p->from, buf, sizeof(buf))) > 0 || (k < 0 && errno == EINTR))
+		;
+	return bench_wait_children("socket pipeline", p->pids, (int)p->nsteps,
+				   bench_now_ns() + 10 * SEC);
+}
+
+static uint64_t u_rtt1(struct spipe *p, uint64_t seq)
+{
+	struct hdr h = {.len = 0, .seq = seq};
+	uint64_t t0 = bench_now_ns();
+	if (write_full(p->to, &h, sizeof(h)) != 0 || read_full(p->from, &h, sizeof(h)) != 1 ||
+	    h.seq != seq)
+		return fail("socket round trip", 0), 0;
+	uint64_t t1 = bench_now_ns();
+	return t1 - t0 ? t1 - t0 : 1;
+}
+
+static int u_rtt(struct spipe *p, unsigned iters, struct bench_hist *h)
+{
+	for (unsigned i = 0; i < iters / 10 + 1; i++)
+		if (u_rtt1(p, i) == 0)
+			return -1;
+	for (unsigned i = 0; i < iters; i++) {
+		uint64_t ns = u_rtt1(p, i);
+		if (ns == 0)
+			return -1;
+		bench_hist_record(h, ns);
+	}
+	return 0;
+}
+
+static uint8_t *u_src, *u_dst; /* MAX_PAYLOAD each, written once */
+
+/* One payload through the socket pipeline, header and bytes through every
+ * hop; first write to last byte read. */
+static int u_sweep(struct spipe *p, uint64_t size, unsigned iters, struct bench_hist *h)
+{
+	for (unsigned i = 0; i < iters + 1; i++) {
+		struct hdr hd = {.len = size, .seq = i};
+		uint64_t t0 = bench_now_ns();
+		if (writev2_full(p->to, &hd, sizeof(hd), u_src, size) != 0 ||
+		    read_full(p->from, &hd, sizeof(hd)) != 1 || hd.len != size || hd.seq != i ||
+		    read_full(p->from, u_dst, size) != 1)
+			return fail("socket sweep", 0);
+		if (i > 0) /* the first is a warm-up */
+			bench_hist_record(h, bench_now_ns() - t0);
+	}
+	return 0;
+}
+
+/* The socket pipeline's throughput with WINDOW messages in flight: the
+ * client writes chunks of up to CHUNK messages, reads whatever came back,
+ * and sleeps in poll only when it can do neither. */
+static double u_tput(struct spipe *p)
+{
+	static uint8_t out[CHUNK * MSG], in[64 << 10];
+	uint64_t sent = 0, got = 0, got0 = 0;
+	uint64_t start = bench_now_ns(), t_meas = start + C.warm_ns, t_end = UINT64_MAX;
+	uint64_t now = start, t0 = 0;
+	bool measuring = false;
+	int fl_to = fcntl(p->to, F_GETFL), fl_from = fcntl(p->from, F_GETFL);
+	fcntl(p->to, F_SETFL, fl_to | O_NONBLOCK);
+	fcntl(p->from, F_SETFL, fl_from | O_NONBLOCK);
+	double rate = -1;
+	for (bool ending = false;;) {
+		bool progress = false;
+		uint64_t room = (uint64_t)WINDOW * MSG - (sent - got);
+		if (!ending && room > 0) {
+			size_t n = room < sizeof(out) ? (size_t)room : sizeof(out);
+			ssize_t k = write(p->to, out, n);
+			if (k > 0) {
+				sent += (uint64_t)k;
+				progress = true;
+			} else if (k < 0 && errno != EAGAIN && errno != EINTR) {
+				fail("socket write", -errno);
+				break;
+			}
+		}
+		ssize_t k = read(p->from, in, sizeof(in));
+		if (k > 0) {
+			got += (uint64_t)k;
+			progress = true;
+		} else if (k == 0 || (errno != EAGAIN && errno != EINTR)) {
+			fail("socket read", k == 0 ? -EPIPE : -errno);
+			break;
+		}
+		now = bench_now_ns();
+		if (!measuring && now >= t_meas) { /* as in s_tput */
+			measuring = true;
+			t0 = now;
+			t_end = now + C.tput_ns;
+			got0 = got;
+		}
+		if (!ending && now >= t_end) {
+			ending = true;
+			rate = (double)((got - got0) / MSG) / ((double)(now - t0) / 1e9);
+		}
+		if (ending && got == sent) {
+			fcntl(p->to, F_SETFL, fl_to);
+			fcntl(p->from, F_SETFL, fl_from);
+			return rate;
+		}
+		if (!progress) {
+			struct pollfd pf[2] = {{.fd = p->from, .events = POLLIN},
+					       {.fd = p->to, .events = POLLOUT}};
+			bool want_out = !ending && (uint64_t)WINDOW * MSG > sent - got;
+			(void)poll(pf, want_out ? 2 : 1, 1000);
+		}
+		if (ending && now > t_end + 10 * SEC) {
+			fail("socket drain: bytes lost", 0);
+			break;
+		}
+	}
+	return -1;
+}
+
+/* ---- results ---------------------------------------------------------------------- */
+
+static struct sflow F1, Fb[NBATCH], F3;      /* F1: batch 1, for round trips and idle */
+static struct spipe U1, Ub[NBATCH], U3;
+
+static struct bench_hist h_rtt_s, h_rtt_u, h_rtt_fx;
+static struct bench_hist h_sw_u[NSIZES];
+static double tput_s[NBATCH][MAX_ROUNDS], tput_u[NBATCH][MAX_ROUNDS];
+static uint64_t lone_s[MAX_IDLE], lone_fx[MAX_IDLE];
+static unsigned nlone;
+static unsigned rounds_done;
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void stats_d(const double *v, unsigned n, double *med, double *mn, double *mx)
+{
+	double s[MAX_ROUNDS];
+	memcpy(s, v, n * sizeof(*v));
+	qsort(s, n, sizeof(*s), cmp_double);
+	*mn = n ? s[0] : 0;
+	*mx = n ? s[n - 1] : 0;
+	*med = n == 0 ? 0 : n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+static uint64_t median_u64(const uint64_t *v, unsigned n)
+{
+	uint64_t s[MAX_IDLE];
+	memcpy(s, v, n * sizeof(*v));
+	qsort(s, n, sizeof(*s), cmp_u64);
+	return n == 0 ? 0 : n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/* ---- the phases --------------------------------------------------------------------- */
+
+enum phase { PH_RTT_S, PH_RTT_FX, PH_RTT_U, PH_TPUT_S, PH_TPUT_U, PH_SWEEP_S, PH_SWEEP_U,
+	     NPHASES };
+
+static int run_phase(enum phase ph, unsigned r)
+{
+	switch (ph) {
+	case PH_RTT_S: return s_rtt(&F1, C.rtt_iters, &h_rtt_s);
+	case PH_RTT_FX: fx_rtt(C.rtt_iters, &h_rtt_fx); return 0;
+	case PH_RTT_U: return u_rtt(&U1, C.rtt_sock_iters, &h_rtt_u);
+	case PH_TPUT_S:
+	case PH_TPUT_U:
+		for (unsigned b = 0; b < NBATCH; b++) {
+			double v = ph == PH_TPUT_S ? s_tput(&Fb[b]) : u_tput(&Ub[b]);
+			if (v < 0)
+				return -1;
+			(ph == PH_TPUT_S ? tput_s : tput_u)[b][r] = v;
+		}
+		return 0;
+	case PH_SWEEP_S: return s_sweep(&F3, C.sweep_iters, r);
+	case PH_SWEEP_U:
+		for (unsigned k = 0; k < NSIZES; k++) {
+			unsigned i = r % 2 ? NSIZES - 1 - k : k;
+			if (u_sweep(&U3, sizes[i], C.sweep_sock_iters[i], &h_sw_u[i]) != 0)
+				return -1;
+		}
+		return 0;
+	default: return -1;
+	}
+}
+
+/* One lone round trip of sluice and one of the futex hand-off, each after
+ * C.idle_ns of idleness; which goes first alternates. */
+static int run_lone(void)
+{
+	if (nlone >= MAX_IDLE)
+		return 0;
+	uint64_t s = 0, x = 0;
+	for (unsigned k = 0; k < 2; k++) {
+		bench_sleep_ns(C.idle_ns);
+		if ((k + nlone) % 2 == 0)
+			s = s_rtt1(&F1, MSG, 1u << 30);
+		else
+			x = fx_rtt1();
+	}
+	if (s == 0)
+		return -1;
+	lone_s[nlone] = s;
+	lone_fx[nlone] = x;
+	nlone++;
+	return 0;
+}
+
+/* ---- goals and report -------------------------------------------------------------------- */
+
+struct goal {
+	const char *what, *unit;
+	double measured, target;
+	bool at_most; /* measured <= target, else >= */
+	bool has;
+};
+
+#define NGOALS 7
+static struct goal goals[NGOALS];
+
+static double tput_med(double (*v)[MAX_ROUNDS], unsigned b)
+{
+	double med, mn, mx;
+	stats_d(v[b], rounds_done, &med, &mn, &mx);
+	return med;
+}
+
+static void compute_goals(void)
+{
+	struct bench_pct rs, ru;
+	bench_hist_summary(&h_rtt_s, &rs);
+	bench_hist_summary(&h_rtt_u, &ru);
+	double best = 0;
+	for (unsigned b = 1; b < NBATCH; b++)
+		if (tput_med(tput_s, b) > best)
+			best = tput_med(tput_s, b);
+	uint64_t ls = median_u64(lone_s, nlone), lf = median_u64(lone_fx, nlone);
+	uint64_t sw_small = bench_hist_quantile(&h_sw_s[0], 0.5);
+	uint64_t sw_big = bench_hist_quantile(&h_sw_s[NSIZES - 1], 0.5);
+	goals[0] = (struct goal){"throughput with batching (best of batch 8, 64)", "tasks/s", best,
+				 1e6, false, rounds_done > 0};
+	goals[1] = (struct goal){"throughput without batching (batch 1)", "tasks/s",
+				 tput_med(tput_s, 0), 3e5, false, rounds_done > 0};
+	goals[2] = (struct goal){"steady round trip p50", "ns", (double)rs.p50, 1000, true,
+				 rs.count > 0};
+	goals[3] = (struct goal){"steady round trip p99", "ns", (double)rs.p99, 5000, true,
+				 rs.count > 0};
+	goals[4] = (struct goal){"Unix-socket pipeline p50 / sluice p50", "x",
+				 rs.p50 ? (double)ru.p50 / (double)rs.p50 : 0, 40, false,
+				 rs.count > 0 && ru.count > 0};
+	goals[5] = (struct goal){"lone task after idleness / bare futex hand-off (medians)", "x",
+				 lf ? (double)ls / (double)lf : 0, 1.2, true, nlone > 0};
+	goals[6] = (struct goal){"3-step flow, 64 MiB payload / 64 B payload (p50)", "x",
+				 sw_small ? (double)sw_big / (double)sw_small : 0, 1.10, true,
+				 sw_small > 0};
+}
+
+static bool goal_met(const struct goal *g)
+{
+	return g->at_most ? g->measured <= g->target : g->measured >= g->target;
+}
+
+static void fmt_ns(char *b, size_t n, uint64_t v)
+{
+	if (v >= 10000000)
+		snprintf(b, n, "%.1f ms", (double)v / 1e6);
+	else if (v >= 10000)
+		snprintf(b, n, "%.1f us", (double)v / 1e3);
+	else
+		snprintf(b, n, "%" PRIu64 " ns", v);
+}
+
+static void row(struct bench_table *t, int n, ...)
+{
+	const char *cells[BENCH_TABLE_MAX_COLS];
+	va_list ap;
+	va_start(ap, n);
+	for (int i = 0; i < n; i++)
+		cells[i] = va_arg(ap, const char *);
+	va_end(ap);
+	bench_table_row(t, cells);
+}
+
+static void rtt_row(struct bench_table *t, const char *name, const struct bench_hist *h)
+{
+	struct bench_pct p;
+	bench_hist_summary(h, &p);
+	char v[6][32], cnt[32];
+	fmt_ns(v[0], 32, p.p50);
+	fmt_ns(v[1], 32, p.p90);
+	fmt_ns(v[2], 32, p.p99);
+	fmt_ns(v[3], 32, p.p999);
+	fmt_ns(v[4], 32, p.max);
+	snprintf(cnt, sizeof(cnt), "%" PRIu64, p.count);
+	row(t, 7, name, cnt, v[0], v[1], v[2], v[3], v[4]);
+}
+
+static void print_report(void)
+{
+	void (*print)(const struct bench_table *, FILE *) =
+		C.markdown ? bench_table_print_markdown : bench_table_print;
+
+	printf("\nRound trip under steady load (one task in flight; 64-byte payload):\n\n");
+	static const char *const h1[] = {"pipeline", "samples", "p50", "p90", "p99", "p99.9", "max"};
+	struct bench_table *t = bench_table_new(7, h1);
+	rtt_row(t, "sluice 1-step flow (spin 50 us, then sleep)", &h_rtt_s);
+	rtt_row(t, "Unix stream sockets, 1 step process", &h_rtt_u);
+	rtt_row(t, "bare futex hand-off, spin 50 us (floor)", &h_rtt_fx);
+	row(t, 7, "sluice busy-poll", "-", "not offered by the flow API", "", "", "", "");
+	print(t, stdout);
+	bench_table_free(t);
+
+	printf("\nA lone task after %.1f s of idleness (%u samples each):\n\n",
+	       (double)C.idle_ns / 1e9, nlone);
+	static const char *const h2[] = {"pipeline", "median", "min", "max"};
+	t = bench_table_new(4, h2);
+	for (int which = 0; which < 2; which++) {
+		const uint64_t *v = which ? lone_fx : lone_s;
+		uint64_t mn = UINT64_MAX, mx = 0;
+		for (unsigned i = 0; i < nlone; i++) {
+			mn = v[i] < mn ? v[i] : mn;
+			mx = v[i] > mx ? v[i] : mx;
+		}
+		char a[32], b[32], c[32];
+		fmt_ns(a, 32, median_u64(v, nlone));
+		fmt_ns(b, 32, nlone ? mn : 0);
+		fmt_ns(c, 32, mx);
+		row(t, 4, which ? "bare futex hand-off (server asleep)" : "sluice 1-step flow", a, b,
+		    c);
+	}
+	print(t, stdout);
+	bench_table_free(t);
+
+	printf("\nThroughput, 1-step no-op flow, %u tasks in flight (tasks/s, median of %u rounds "
+	       "of %.0f ms):\n\n", WINDOW, rounds_done, (double)C.tput_ns / 1e6);
+	static const char *const h3[] = {"batch_size", "sluice", "min", "max", "Unix sockets",
+					 "min", "max", "sluice / sockets"};
+	t = bench_table_new(8, h3);
+	for (unsigned b = 0; b < NBATCH; b++) {
+		double sm, smn, smx, um, umn, umx;
+		stats_d(tput_s[b], rounds_done, &sm, &smn, &smx);
+		stats_d(tput_u[b], rounds_done, &um, &umn, &umx);
+		char v[8][32];
+		snprintf(v[0], 32, "%u", batches[b]);
+		snprintf(v[1], 32, "%.0f", sm);
+		snprintf(v[2], 32, "%.0f", smn);
+		snprintf(v[3], 32, "%.0f", smx);
+		snprintf(v[4], 32, "%.0f", um);
+		snprintf(v[5], 32, "%.0f", umn);
+		snprintf(v[6], 32, "%.0f", umx);
+		snprintf(v[7], 32, "%.2f", um > 0 ? sm / um : 0);
+		row(t, 8, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+	}
+	print(t, stdout);
+	bench_table_free(t);
+
+	printf("\nPayload sweep, 3-step no-op pipeline, one task at a time (time per task):\n\n");
+	static const char *const h4[] = {"payload", "sluice p50", "p99", "vs 64 B", "samples",
+					 "Unix sockets p50", "p99", "samples", "sockets / sluice"};
+	t = bench_table_new(9, h4);
+	uint64_t base = bench_hist_quantile(&h_sw_s[0], 0.5);
+	for (unsigned i = 0; i < NSIZES; i++) {
+		struct bench_pct s, u;
+		bench_hist_summary(&h_sw_s[i], &s);
+		bench_hist_summary(&h_sw_u[i], &u);
+		char v[9][32];
+		snprintf(v[0], 32, "%s", size_names[i]);
+		fmt_ns(v[1], 32, s.p50);
+		fmt_ns(v[2], 32, s.p99);
+		snprintf(v[3], 32, "%.2f", base ? (double)s.p50 / (double)base : 0);
+		snprintf(v[4], 32, "%" PRIu64, s.count);
+		fmt_ns(v[5], 32, u.p50);
+		fmt_ns(v[6], 32, u.p99);
+		snprintf(v[7], 32, "%" PRIu64, u.count);
+		double q = s.p50 ? (double)u.p50 / (double)s.p50 : 0;
+		snprintf(v[8], 32, q < 10 ? "%.2f" : "%.0f", q);
+		row(t, 9, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
+	}
+	print(t, stdout);
+	bench_table_free(t);
+
+	printf("\nGoals (informational; ratios are of this run's figures):\n\n");
+	static const char *const h5[] = {"goal", "measured", "target", "verdict"};
+	t = bench_table_new(4, h5);
+	for (unsigned i = 0; i < NGOALS; i++) {
+		const struct goal *g = &goals[i];
+		char m[48], tg[48];
+		if (strcmp(g->unit, "x") == 0) {
+			snprintf(m, sizeof(m), "%.2fx", g->measured);
+			snprintf(tg, sizeof(tg), "%s %.2fx", g->at_most ? "<=" : ">=", g->target);
+		} else {
+			snprintf(m, sizeof(m), "%.0f %s", g->measured, g->unit);
+			snprintf(tg, sizeof(tg), "%s %.0f %s", g->at_most ? "<=" : ">=", g->target,
+				 g->unit);
+		}
+		row(t, 4, g->what, g->has ? m : "-", tg,
+		    !g->has ? "not measured" : goal_met(g) ? "PASS" : "MISS");
+	}
+	print(t, stdout);
+	bench_table_free(t);
+}
+
+static void json_pct(struct bench_json *j, const char *key, const struct bench_hist *h)
+{
+	struct bench_pct p;
+	bench_hist_summary(h, &p);
+	bench_json_obj_begin(j, key);
+	bench_json_u64(j, "count", p.count);
+	bench_json_u64(j, "min_ns", p.min);
+	bench_json_u64(j, "p50_ns", p.p50);
+	bench_json_u64(j, "p90_ns", p.p90);
+	bench_json_u64(j, "p99_ns", p.p99);
+	bench_json_u64(j, "p999_ns", p.p999);
+	bench_json_u64(j, "max_ns", p.max);
+	bench_json_num(j, "mean_ns", p.mean);
+	bench_json_obj_end(j);
+}
+
+static int write_json(const char *model, int ncpus, const char *kernel, double load0,
+		      double load1, double steal_pct)
+{
+	FILE *f = fopen(C.json, "w");
+	if (f == NULL)
+		return fail("open json", -errno);
+	struct bench_json j;
+	bench_json_init(&j, f);
+	bench_json_obj_begin(&j, NULL);
+	bench_json_str(&j, "bench", "flow");
+	bench_json_str(&j, "command", C.command);
+	bench_json_obj_begin(&j, "machine");
+	bench_json_str(&j, "model", model);
+	bench_json_num(&j, "cpus", ncpus);
+	bench_json_str(&j, "kernel", kernel);
+	bench_json_num(&j, "loadavg_1min_before", load0);
+	bench_json_num(&j, "loadavg_1min_after", load1);
+	bench_json_num(&j, "steal_pct_of_machine", steal_pct);
+	bench_json_obj_end(&j);
+	bench_json_obj_begin(&j, "config");
+	bench_json_bool(&j, "quick", C.quick);
+	bench_json_u64(&j, "rounds", rounds_done);
+	bench_json_str(&j, "wait_mode", "spin 50 us then sleep (default; the flow API offers no other)");
+	bench_json_u64(&j, "window", WINDOW);
+	bench_json_u64(&j, "throughput_round_ns", C.tput_ns);
+	bench_json_num(&j, "idle_s", (double)C.idle_ns / 1e9);
+	bench_json_str(&j, "pin3", C.pin3 == PIN3_SPREAD ? "spread" : C.pin3 == PIN3_SECOND ? "second" : "free");
+	bench_json_obj_end(&j);
+
+	bench_json_obj_begin(&j, "round_trip");
+	json_pct(&j, "sluice_1step", &h_rtt_s);
+	json_pct(&j, "unix_1step", &h_rtt_u);
+	json_pct(&j, "futex_spin", &h_rtt_fx);
+	bench_json_null(&j, "sluice_busy_poll");
+	bench_json_obj_end(&j);
+
+	bench_json_obj_begin(&j, "lone_after_idle");
+	for (int which = 0; which < 2; which++) {
+		const uint64_t *v = which ? lone_fx : lone_s;
+		bench_json_obj_begin(&j, which ? "futex" : "sluice_1step");
+		bench_json_u64(&j, "median_ns", median_u64(v, nlone));
+		bench_json_arr_begin(&j, "samples_ns");
+		for (unsigned i = 0; i < nlone; i++)
+			bench_json_u64(&j, NULL, v[i]);
+		bench_json_arr_end(&j);
+		bench_json_obj_end(&j);
+	}
+	bench_json_obj_end(&j);
+
+	bench_json_arr_begin(&j, "throughput");
+	for (unsigned b = 0; b < NBATCH; b++) {
+		for (int which = 0; which < 2; which++) {
+			double med, mn, mx;
+			stats_d(which ? tput_u[b] : tput_s[b], rounds_done, &med, &mn, &mx);
+			bench_json_obj_begin(&j, NULL);
+			bench_json_str(&j, "pipeline", which ? "unix_1step" : "sluice_1step");
+			bench_json_u64(&j, "batch", batches[b]);
+			bench_json_num(&j, "tasks_per_s_median", med);
+			bench_json_num(&j, "min", mn);
+			bench_json_num(&j, "max", mx);
+			bench_json_obj_end(&j);
+		}
+	}
+	bench_json_arr_end(&j);
+
+	bench_json_arr_begin(&j, "payload_sweep");
+	for (unsigned i = 0; i < NSIZES; i++) {
+		bench_json_obj_begin(&j, NULL);
+		bench_json_u64(&j, "bytes", sizes[i]);
+		json_pct(&j, "sluice_3step", &h_sw_s[i]);
+		json_pct(&j, "unix_3step", &h_sw_u[i]);
+		bench_json_obj_end(&j);
+	}
+	bench_json_arr_end(&j);
+
+	bench_json_arr_begin(&j, "goals");
+	for (unsigned i = 0; i < NGOALS; i++) {
+		bench_json_obj_begin(&j, NULL);
+		bench_json_str(&j, "goal", goals[i].what);
+		if (goals[i].has)
+			bench_json_num(&j, "measured", goals[i].measured);
+		else
+			bench_json_null(&j, "measured");
+		bench_json_str(&j, "unit", goals[i].unit);
+		bench_json_str(&j, "comparison", goals[i].at_most ? "<=" : ">=");
+		bench_json_num(&j, "target", goals[i].target);
+		bench_json_bool(&j, "met", goals[i].has && goal_met(&goals[i]));
+		bench_json_obj_end(&j);
+	}
+	bench_json_arr_end(&j);
+	bench_json_obj_end(&j);
+	fputc('\n', f);
+	return fclose(f) == 0 ? 0 : fail("write json", -errno);
+}
+
+/* ---- main ------------------------------------------------------------------------------ */
+
+static double loadavg(void)
+{
+	double v = -1;
+	FILE *f = fopen("/proc/loadavg", "r");
+	if (f) {
+		if (fscanf(f, "%lf", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: bench_flow [options]\n"
+		"  --quick              short run (under ~20 s)\n"
+		"  --json FILE          write the results as JSON\n"
+		"  --markdown           print the tables as Markdown\n"
+		"  --rounds N           rounds (default 7, quick 3)\n"
+		"  --idle-samples N     lone-task samples per round (default 2, quick 1)\n"
+		"  --idle-ms N          idleness before a lone task (default 1000)\n"
+		"  --pin3 MODE          3-step pipelines: spread (default: steps 0 and 2 on\n"
+		"                       the second CPU, step 1 on the first), free (any\n"
+		"                       CPU), second (all on the second CPU)\n");
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_QUICK = 256, O_JSON, O_MD, O_ROUNDS, O_IDLE_N, O_IDLE_MS, O_PIN3, O_HELP };
+	static const struct option opts[] = {
+		{"quick", no_argument, NULL, O_QUICK},
+		{"json", required_argument, NULL, O_JSON},
+		{"markdown", no_argument, NULL, O_MD},
+		{"rounds", required_argument, NULL, O_ROUNDS},
+		{"idle-samples", required_argument, NULL, O_IDLE_N},
+		{"idle-ms", required_argument, NULL, O_IDLE_MS},
+		{"pin3", required_argument, NULL, O_PIN3},
+		{"help", no_argument, NULL, O_HELP},
+		{NULL, 0, NULL, 0},
+	};
+	long rounds = 0, idle_n = -1, idle_ms = 1000;
+	int o;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		char *end = NULL;
+		switch (o) {
+		case O_QUICK: C.quick = true; break;
+		case O_JSON: C.json = optarg; break;
+		case O_MD: C.markdown = true; break;
+		case O_ROUNDS:
+			rounds = strtol(optarg, &end, 10);
+			if (*end || rounds < 1 || rounds > (long)MAX_ROUNDS)
+				goto bad;
+			break;
+		case O_IDLE_N:
+			idle_n = strtol(optarg, &end, 10);
+			if (*end || idle_n < 0 || idle_n > 16)
+				goto bad;
+			break;
+		case O_IDLE_MS:
+			idle_ms = strtol(optarg, &end, 10);
+			if (*end || idle_ms < 1 || idle_ms > 60000)
+				goto bad;
+			break;
+		case O_PIN3:
+			if (strcmp(optarg, "free") == 0)
+				C.pin3 = PIN3_FREE;
+			else if (strcmp(optarg, "spread") == 0)
+				C.pin3 = PIN3_SPREAD;
+			else if (strcmp(optarg, "second") == 0)
+				C.pin3 = PIN3_SECOND;
+			else
+				goto bad;
+			break;
+		case O_HELP: usage(stdout); return 0;
+		default: goto bad;
+		}
+	}
+	if (optind != argc)
+		goto bad;
+	for (int i = 0, len = 0; i < argc && len < (int)sizeof(C.command); i++)
+		len += snprintf(C.command + len, sizeof(C.command) - (size_t)len, "%s%s",
+				i ? " " : "", argv[i]);
+
+	C.rounds = rounds ? (unsigned)rounds : (C.quick ? 3 : 7);
+	C.idle_per_round = idle_n >= 0 ? (unsigned)idle_n : (C.quick ? 1 : 2);
+	C.idle_ns = (uint64_t)idle_ms * 1000000u;
+	C.tput_ns = (C.quick ? 150 : 300) * 1000000ull;
+	C.warm_ns = (C.quick ? 50 : 100) * 1000000ull;
+	C.rtt_iters = C.quick ? 30000 : 100000;
+	C.rtt_sock_iters = C.quick ? 1000 : 4000;
+	C.sweep_iters = C.quick ? 300 : 1000;
+	static const unsigned sock_full[NSIZES] = {1000, 1000, 500, 100, 6, 2};
+	static const unsigned sock_quick[NSIZES] = {300, 300, 150, 30, 2, 1};
+	memcpy(C.sweep_sock_iters, C.quick ? sock_quick : sock_full, sizeof(sock_full));
+
+	int cpus[BENCH_MAX_CPUS];
+	int ncpu = bench_cpus_allowed(cpus, BENCH_MAX_CPUS);
+	if (ncpu < 2) {
+		fprintf(stderr, "bench_flow needs 2 CPUs, this process may use %d\n", ncpu);
+		return 1;
+	}
+	C.cpu[0] = cpus[0];
+	C.cpu[1] = cpus[1];
+	sched_getaffinity(0, sizeof(allowed), &allowed);
+
+	char model[256], kernel[128];
+	int nproc;
+	bench_machine(model, sizeof(model), &nproc, kernel, sizeof(kernel));
+	double load0 = loadavg();
+	printf("%s\n", C.command);
+	printf("bench_flow: %s, %d CPUs (client on %d, 1-step workers on %d), Linux %s, "
+	       "load average %.2f\n", model, nproc, C.cpu[0], C.cpu[1], kernel, load0);
+	printf("%u rounds; throughput rounds of %.0f ms after %.0f ms warm-up; %u round trips "
+	       "per round; lone task after %.1f s idle, %u per round\n",
+	       C.rounds, (double)C.tput_ns / 1e6, (double)C.warm_ns / 1e6, C.rtt_iters,
+	       (double)C.idle_ns / 1e9, C.idle_per_round);
+	printf("sluice wait mode: the default (spin 50 us, then sleep); the flow API offers "
+	       "no busy-poll mode\n");
+	printf("3-step pipelines: %s\n\n",
+	       C.pin3 == PIN3_SPREAD ? "steps 0 and 2 on the second CPU, step 1 on the first"
+	       : C.pin3 == PIN3_SECOND ? "all steps on the second CPU"
+				       : "steps on any CPU (the scheduler's choice)");
+	fflush(stdout);
+
+	for (unsigned i = 0; i < NSIZES; i++) {
+		bench_hist_init(&h_sw_s[i]);
+		bench_hist_init(&h_sw_u[i]);
+	}
+	bench_hist_init(&h_rtt_s);
+	bench_hist_init(&h_rtt_u);
+	bench_hist_init(&h_rtt_fx);
+
+	/* Flows first: their supervisors fork before anything else exists,
+	 * with this process's whole CPU set. */
+	int failed = 0;
+	if (sflow_start(&F1, 1, 1, 0, WINDOW) != 0)
+		return 1;
+	for (unsigned b = 0; b < NBATCH && !failed; b++)
+		failed = sflow_start(&Fb[b], 1, batches[b], 0, WINDOW) != 0;
+	/* 256 MiB of blocks: the default geometry then has a 64 MiB class. */
+	if (!failed)
+		failed = sflow_start(&F3, 3, 1, 256ull << 20, 64) != 0;
+
+	/* Then every socket, then the processes that use them. */
+	fx = bench_shm_map(sizeof(*fx));
+	u_src = malloc(MAX_PAYLOAD);
+	u_dst = malloc(MAX_PAYLOAD);
+	if (!fx || !u_src || !u_dst) {
+		fprintf(stderr, "bench_flow: out of memory\n");
+		failed = 1;
+	} else {
+		memset(u_src, 0x5a, MAX_PAYLOAD);
+		memset(u_dst, 0, MAX_PAYLOAD);
+	}
+	if (!failed)
+		failed = spipe_make(&U1, 1, 0) != 0 || spipe_make(&U3, 3, 0) != 0;
+	for (unsigned b = 0; b < NBATCH && !failed; b++)
+		failed = spipe_make(&Ub[b], 1, batches[b]) != 0;
+	pid_t fx_pid = -1;
+	if (!failed) {
+		failed = spipe_spawn(&U1) != 0 || spipe_spawn(&U3) != 0;
+		for (unsigned b = 0; b < NBATCH && !failed; b++)
+			failed = spipe_spawn(&Ub[b]) != 0;
+		fx_pid = bench_spawn(C.cpu[1], fx_server, NULL);
+		failed |= fx_pid < 0;
+	}
+	/* The parent keeps only the client's ends, so that a step's exit
+	 * reaches the client as EOF. */
+	for (int i = 0; i < nsocks && !failed; i++) {
+		bool mine = false;
+		struct spipe *ps[2 + NBATCH] = {&U1, &U3, &Ub[0], &Ub[1], &Ub[2]};
+		for (unsigned k = 0; k < 2 + NBATCH; k++)
+			mine |= all_socks[i] == ps[k]->to || all_socks[i] == ps[k]->from;
+		if (!mine)
+			close(all_socks[i]);
+	}
+	if (!failed && place(C.cpu[0]) != 0) {
+		fprintf(stderr, "bench_flow: cannot pin the client to cpu %d\n", C.cpu[0]);
+		failed = 1;
+	}
+
+	uint64_t busy0 = 0, steal0 = 0, wall0 = bench_now_ns();
+	bool have_stat = bench_machine_cpu(&busy0, &steal0) == 0;
+	for (unsigned r = 0; r < C.rounds && !failed; r++) {
+		uint64_t t0 = bench_now_ns();
+		for (unsigned k = 0; k < NPHASES && !failed; k++) {
+			enum phase ph = r % 2 ? (enum phase)(NPHASES - 1 - k) : (enum phase)k;
+			failed = run_phase(ph, r) != 0;
+		}
+		for (unsigned i = 0; i < C.idle_per_round && !failed; i++)
+			failed = run_lone() != 0;
+		if (!failed)
+			rounds_done++;
+		printf("round %u/%u done in %.1f s\n", r + 1, C.rounds,
+		       (double)(bench_now_ns() - t0) / 1e9);
+		fflush(stdout);
+	}
+	double steal_pct = 0;
+	uint64_t busy1, steal1;
+	if (have_stat && bench_machine_cpu(&busy1, &steal1) == 0)
+		steal_pct = 100.0 * (double)(steal1 - steal0) /
+			    ((double)(bench_now_ns() - wall0) * nproc);
+	double load1 = loadavg();
+
+	/* Tear down: flows stop and reap their processes; sockets close, so
+	 * every step reads EOF and exits; the futex server gets STOP. */
+	sflow_stop(&F1);
+	for (unsigned b = 0; b < NBATCH; b++)
+		sflow_stop(&Fb[b]);
+	sflow_stop(&F3);
+	if (U1.pids[0] > 0)
+		failed |= spipe_stop(&U1) != 0;
+	if (U3.pids[0] > 0)
+		failed |= spipe_stop(&U3) != 0;
+	for (unsigned b = 0; b < NBATCH; b++)
+		if (Ub[b].pids[0] > 0)
+			failed |= spipe_stop(&Ub[b]) != 0;
+	if (fx_pid > 0) {
+		fx_publish(&fx->req, FX_STOP);
+		failed |= bench_wait_children("futex server", &fx_pid, 1, bench_now_ns() + 10 * SEC) != 0;
+	}
+	printf("load average %.2f at the end (%.2f at the start); the hypervisor stole %.1f%% of "
+	       "the machine's time\n", load1, load0, steal_pct);
+
+	if (rounds_done > 0) {
+		compute_goals();
+		print_report();
+		if (C.json && write_json(model, nproc, kernel, load0, load1, steal_pct) != 0)
+			failed = 1;
+	}
+	if (failed)
+		fprintf(stderr, "bench_flow: FAILED (see above)\n");
+	return failed ? 1 : 0;
+bad:
+	usage(stderr);
+	return 2;
+}
