@@ -1,29 +1,104 @@
 /* Descriptor rings on ck_ring, with futex (or eventfd) sleep and wake.
  *
- * Single-descriptor operations are ck's typed ones (CK_RING_PROTOTYPE of
- * sluice_desc): reserve + commit on a lane's producer side (the test hook
- * sits between them), dequeue_spsc / dequeue_spmc on the consumer side.
- * ck has no bulk operations; ours below follow ck's protocol on the same
- * struct ck_ring counters (ck_pr for every access to ck's fields), with the
- * handle's validated mask instead of the shared one.
+ * Counters are ck's struct ck_ring (c_head, p_tail, p_head), touched only
+ * through ck_pr and moved with ck's protocols; our code indexes slots with
+ * the handle's validated mask, never the shared one.
+ *
+ *   producer, single and bulk: ours, ck's single-producer protocol, plus a
+ *     snapshot of c_head in the handle: the producer re-reads the consumers'
+ *     line only when its snapshot says the lane is full (Lamport's
+ *     optimization, as in DPDK's rte_ring and folly's ProducerConsumerQueue).
+ *     ck's enqueue re-reads c_head on every call, a line the consumer has
+ *     just written: one more cache-line transfer per round trip. Its own
+ *     p_tail it keeps in the handle too, and only stores (docs/RINGS.md has
+ *     the measurements). The test hook sits between writing the slots and
+ *     the p_tail store.
+ *   SPSC consumer, single and bulk: ours, ck's dequeue_sc protocol, plus a
+ *     snapshot of p_tail in the handle (re-read when all it showed is taken).
+ *   MPMC consumer: single is ck's dequeue_spmc; bulk is ours after ck's
+ *     dequeue_mc (copy, then CAS of c_head).
  *
  * The wait/wake protocol (docs/RINGS.md has the table), after ck_ec: a
  * "someone may sleep" flag beside the futex word, cleared by the waker that
- * wakes everyone, never by the sleeper:
+ * wakes everyone, never by the sleeper. Its fences are asymmetric, as in
+ * liburcu's urcu-memb flavour: the frequent side (every enqueue and dequeue)
+ * pays a compiler barrier, the rare side (a thread about to sleep) a
+ * membarrier(2) system call:
  *
  *	waker (after publishing or taking)    sleeper
- *	  counter store (p_tail / c_head)       waiting = 1
- *	  fence seq_cst  ---- pairs with ----   fence seq_cst
- *	  if waiting and xchg(waiting, 0):      s = seq (acquire)
- *	      seq++ (release)                   look at the lanes; if any: leave
- *	      FUTEX_WAKE(seq, all)              FUTEX_WAIT(seq, s, remaining)
- *	                                        loop: set waiting again
+ *	                                        s = seq (acquire)
+ *	  counter store (p_tail / c_head)       waiting = 1 (eventfd: armed = 1)
+ *	  B: compiler barrier if this           fence seq_cst
+ *	     process registered, else           membarrier(GLOBAL_EXPEDITED)
+ *	     fence seq_cst                      look at the lanes; if any: leave
+ *	  if waiting and xchg(waiting, 0):      FUTEX_WAIT(seq, s, remaining)
+ *	      seq++ (release)                   loop: read seq, set waiting again
+ *	      FUTEX_WAKE(seq, all)
+ *
+ * Why no wake-up is lost. Losing one needs both loads to miss: the waker's
+ * load of `waiting` misses the sleeper's store, and the sleeper's look
+ * misses the waker's counter store (store buffering: each store still in
+ * its CPU's buffer while the other side loads). That needs a full barrier
+ * between the store and the load on each side:
+ *
+ *  - A waker in a process that is not registered issues a seq_cst fence;
+ *    so does every sleeper. Of two seq_cst fences one is first in C11's
+ *    total order, and the load after the other one sees the store before
+ *    the first: the sleeper sees the counter, or the waker sees the flag.
+ *  - A waker in a registered process (MEMBARRIER_CMD_REGISTER_GLOBAL_
+ *    EXPEDITED) issues only a compiler barrier: the compiler keeps its store
+ *    before its load, the CPU need not. The sleeper's membarrier(MEMBARRIER_
+ *    CMD_GLOBAL_EXPEDITED) makes every running thread of every registered
+ *    process execute a full barrier before the call returns (an IPI); a
+ *    thread not running passes one when it is scheduled (the kernel fences
+ *    around the switch), and the call fences the caller on entry and exit.
+ *    So the waker executes a full barrier at some point P of its program,
+ *    after the sleeper's `waiting` store is visible and before the
+ *    sleeper's look: if P comes before the waker's load of `waiting`, that
+ *    load sees the flag (or a later waker's 0, and that waker woke
+ *    everyone); if P comes after the load, it comes after the counter store
+ *    too, which is then visible to the sleeper's look. Either way one side
+ *    sees the other. This is the pairing membarrier(2)'s man page describes
+ *    (the fast side's barrier becomes a compiler barrier, the slow side's a
+ *    membarrier call) and urcu-memb uses between rcu_read_lock and
+ *    synchronize_rcu.
+ *  - Registration: a process's wakers skip the fence only after its
+ *    registration call has returned (a process-wide flag, stored with
+ *    release after the call, loaded with acquire before the flag check). A
+ *    sleeper's membarrier that started before the registration took effect
+ *    may not reach this process; but then the registration (full barriers
+ *    in the kernel) came after the sleeper's `waiting` store was visible,
+ *    and the flag's release/acquire orders it before the waker's load of
+ *    `waiting`, which sees it. A fork child inherits the registration (the
+ *    kernel copies the mm's membarrier state; checked with MEMBARRIER_CMD_
+ *    GET_REGISTRATIONS on Linux 6.18), and a pthread_atfork child handler
+ *    registers again anyway; exec clears the kernel's state and our flag.
+ *  - A process whose registration fails (seccomp, a kernel without
+ *    membarrier) keeps the fence: it is the first case.
+ *  - A sleeper whose membarrier call fails (a seccomp filter on the sleeper
+ *    only) cannot trust registered wakers: it sleeps at most
+ *    SLEEP_RECHECK_NS (1 ms) at a time and looks again, so a lost wake-up
+ *    costs at most that. sluice_ring_arm returns SLUICE_RING_ARMED_POLL for
+ *    the same reason, and its caller waits with that bound.
+ *  - ThreadSanitizer does not model membarrier (nor fences, well): with
+ *    SLUICE_RING_ASYM_FENCE 0 (the default under TSan) wakers always fence,
+ *    and TSan checks the rest. Sleepers issue membarrier in every build, so
+ *    processes of different builds can share a ring.
+ *  - The price: a membarrier call per sleep, 0.4-0.8 us on the bench VM
+ *    while the other vCPU sleeps, 10-17 us while it runs a registered
+ *    process (an IPI through the hypervisor). A sleep already follows a
+ *    50 us spin (SPIN_SLEEP), and what arrives meanwhile is caught by the
+ *    look that follows.
  *
  * Either the sleeper's look sees the counter, or the waker sees the flag
  * and moves seq, which makes a FUTEX_WAIT on the old value return at once
- * or be woken. The fences are what make "either" true: without them both
- * sides may read the old value of the other's word (store buffering), and
- * the wake-up is lost.
+ * or be woken. The sleeper reads seq before it sets the flag (the
+ * eventcount's prepare_wait): a waker that clears the flag bumps seq after
+ * clearing it, so it bumps it past s. Read after the flag, s could already
+ * include the bump of the waker that cleared the flag, when what that waker
+ * announced went to another consumer: the sleeper would sleep with the flag
+ * cleared and nobody left to wake it (test_ring_stress_2x2 hung this way,
+ * one consumer asleep beside a full lane).
  *
  * Why a flag and not a count of sleepers: a process killed while counted
  * would leave the count high for good, and every later publication would
@@ -36,6 +111,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
+#include <pthread.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -76,8 +153,37 @@ CK_RING_PROTOTYPE(sluice_desc, sluice_desc)
 #endif
 
 #define BUSY_POLL_YIELD_AFTER 64u
+/* SPIN_SLEEP: once the spin has lasted SPIN_YIELD_AFTER_NS, sched_yield
+ * every SPIN_YIELD_EVERY polls, so that with more runnable processes than
+ * CPUs a spinner gives its CPU to the process it waits for. */
+#define SPIN_YIELD_AFTER_NS 5000u
+#define SPIN_YIELD_EVERY 32u
+/* A sleeper whose membarrier call failed looks again after this long. */
+#define SLEEP_RECHECK_NS ((uint64_t)SLUICE_RING_ARMED_POLL_MS * 1000000u)
+
+/* 1: wakers in a process registered for membarrier order their counter
+ * store before their sleeper check with a compiler barrier only (see the
+ * top of the file). 0: they always issue a seq_cst fence, as a process
+ * whose registration failed does. ThreadSanitizer does not model
+ * membarrier, so TSan builds default to 0 and check the rest of the
+ * protocol; -DSLUICE_RING_ASYM_FENCE=0 chooses it in any build. Sleepers
+ * issue membarrier and a fence either way. */
+#ifndef SLUICE_RING_ASYM_FENCE
+#ifdef SL_TSAN
+#define SLUICE_RING_ASYM_FENCE 0
+#else
+#define SLUICE_RING_ASYM_FENCE 1
+#endif
+#endif
 
 sluice__ring_test_hook_fn sluice__ring_test_hook;
+
+sluice__ring_dequeue_hook_fn sluice__ring_dequeue_test_hook;
+
+void sluice__ring_set_dequeue_test_hook(sluice__ring_dequeue_hook_fn fn)
+{
+	sluice__ring_dequeue_test_hook = fn;
+}
 
 void sluice__ring_set_test_hook(sluice__ring_test_hook_fn fn)
 {
@@ -156,6 +262,90 @@ static void futex_wake(_Atomic uint32_t *word, int n)
 	errno = saved;
 }
 
+/* ---- asymmetric fences (the argument is at the top of the file) ------- */
+
+static long membarrier_call(int cmd)
+{
+	int saved = errno;
+	long rc = syscall(SYS_membarrier, cmd, 0, 0);
+	errno = saved;
+	return rc;
+}
+
+/* This process's registration for MEMBARRIER_CMD_GLOBAL_EXPEDITED:
+ * MB_UNKNOWN until the first open or claim tries it. Process-wide (every
+ * thread and handle of the process share it); written by ring_register
+ * and the fork child handler, read by every waker. */
+enum { MB_UNKNOWN = 0, MB_REGISTERED = 1, MB_FAILED = 2 };
+static _Atomic int mb_state;
+static pthread_once_t mb_atfork_once = PTHREAD_ONCE_INIT;
+
+static void mb_register_now(void)
+{
+	long rc = membarrier_call(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED);
+	/* Release: the registration (its system call) comes before any
+	 * waker that reads MB_REGISTERED skips its fence; pairs with the
+	 * acquire load in waker_barrier. */
+	sl_store_release(&mb_state, rc == 0 ? MB_REGISTERED : MB_FAILED);
+}
+
+/* In the child of a fork (one thread): the kernel copies the parent's
+ * registration with its mm, so this returns at once; it is here for a
+ * kernel that would not. */
+static void mb_atfork_child(void)
+{
+	if (sl_load_relaxed(&mb_state) == MB_REGISTERED)
+		mb_register_now();
+}
+
+static void mb_atfork_setup(void)
+{
+	(void)pthread_atfork(NULL, NULL, mb_atfork_child);
+}
+
+/* Called by open and claim: registers the process once. Idempotent; two
+ * threads racing both call the kernel, which is harmless. */
+static void ring_register(void)
+{
+	/* Acquire: pairs with mb_register_now's release (another thread's
+	 * registration is complete when we see its result). */
+	if (__builtin_expect(sl_load_acquire(&mb_state) != MB_UNKNOWN, 1))
+		return;
+	(void)pthread_once(&mb_atfork_once, mb_atfork_setup);
+	mb_register_now();
+}
+
+/* The waker's half: after its counter store (p_tail or c_head), before its
+ * load of a sleeper flag (`waiting`, `armed`). */
+static inline void waker_barrier(void)
+{
+#if SLUICE_RING_ASYM_FENCE
+	/* Acquire: pairs with the release store after the registration. */
+	if (__builtin_expect(sl_load_acquire(&mb_state) == MB_REGISTERED, 1)) {
+		/* Compiler barrier: the store stays before the load in our
+		 * program; pairs with a sleeper's membarrier call, which puts
+		 * a full barrier into this thread's program wherever it is. */
+		atomic_signal_fence(memory_order_seq_cst);
+		return;
+	}
+#endif
+	/* Pairs with the sleeper's seq_cst fence (sleeper_barrier). */
+	sl_fence_seq_cst();
+}
+
+/* The sleeper's half: after its flag store, before its look at the lanes.
+ * Returns true when every waker is ordered, false when the membarrier call
+ * failed: a registered waker may then miss the flag, and the caller must
+ * look again within SLEEP_RECHECK_NS. 0.4-0.8 us on the bench VM while the
+ * other vCPU sleeps, 10-17 us while it runs a registered process. */
+static bool sleeper_barrier(void)
+{
+	/* Pairs with the seq_cst fence of wakers in unregistered processes. */
+	sl_fence_seq_cst();
+	/* Pairs with the compiler barrier of wakers in registered processes. */
+	return membarrier_call(MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0;
+}
+
 /* The slow half of a wake-up, out of line so the fast path stays small.
  * Clears the flag and wakes every sleeper; a waker that finds the flag
  * already cleared by another waker leaves the wake-up to that one. */
@@ -196,9 +386,9 @@ __attribute__((noinline, cold)) static void efd_wake(struct sluice_ring_ec *ec, 
 static inline void wake_consumers(struct sluice_ring_hdr *h, int efd, sluice_ring_stats_t *st)
 {
 	/* Orders our p_tail store before the sleeper checks below; pairs with
-	 * the fence in wait_loop (and sluice_ring_arm) between registering as
-	 * a sleeper and looking at the lanes. */
-	sl_fence_seq_cst();
+	 * sleeper_barrier in wait_loop (and sluice_ring_arm) between
+	 * registering as a sleeper and looking at the lanes. */
+	waker_barrier();
 	if (__builtin_expect(sl_load_relaxed(&h->not_empty.waiting) != 0, 0))
 		ec_wake(&h->not_empty, st);
 	if (__builtin_expect(sl_load_relaxed(&h->not_empty.armed) != 0, 0) && efd >= 0)
@@ -210,9 +400,10 @@ static inline void wake_consumers(struct sluice_ring_hdr *h, int efd, sluice_rin
  * look at their lane and sleep again. */
 static inline void wake_producers(struct sluice_ring_hdr *h, sluice_ring_stats_t *st)
 {
-	/* Orders our c_head update before the sleeper check; pairs with the
-	 * fence in a producer's wait_loop between registering and looking. */
-	sl_fence_seq_cst();
+	/* Orders our c_head update before the sleeper check; pairs with
+	 * sleeper_barrier in a producer's wait_loop between registering and
+	 * looking. */
+	waker_barrier();
 	if (__builtin_expect(sl_load_relaxed(&h->not_full.waiting) != 0, 0))
 		ec_wake(&h->not_full, st);
 }
@@ -351,6 +542,9 @@ int sluice_ring_open(sluice_ring_t *r, void *mem, uint64_t size)
 			return SLUICE_ECORRUPT;
 		}
 	}
+	/* This process may wake sleepers from now on (a consumer wakes
+	 * producers): let its wakers use the asymmetric fence. */
+	ring_register();
 	return 0;
 }
 
@@ -455,7 +649,14 @@ int sluice_ring_producer_claim(sluice_ring_producer_t *p, const sluice_ring_t *r
 		p->lane_index_ = i;
 		p->wait_ = r->wait_;
 		p->spin_ns_ = r->spin_ns_;
+		/* p_tail is ours from now on (the acquire above ordered the
+		 * last owner's stores before this load); the enqueues keep it
+		 * in the handle and only store it. A first snapshot of c_head:
+		 * lane_put_one re-reads it before trusting a full lane. */
+		p->p_tail_ = ck_pr_load_uint(&l->ring.p_tail);
+		p->c_head_ = ck_pr_load_uint(&l->ring.c_head);
 		p->efd_ = -1;
+		ring_register();
 		return 0;
 	}
 	return SLUICE_EBUSY;
@@ -520,53 +721,86 @@ int64_t sluice_ring_lane_owner(const sluice_ring_t *r, uint32_t lane)
 
 /* ---- producer side ------------------------------------------------------ */
 
-/* One descriptor into the producer's lane: ck's reserve, our copy, the
- * hook, ck's commit. ck reads c_head (ck_pr_load) in reserve and publishes
- * with ck_pr_fence_store + ck_pr_store of p_tail in commit. */
+/* Re-reads the lane's c_head into the producer's snapshot, for a producer
+ * whose snapshot says the lane is full (or is older than p_tail allows).
+ * Returns the free slots now (0: really full), or -ECORRUPT when c_head and
+ * our p_tail cannot both be right. Out of line: a stream comes here once per
+ * lap of the ring at most, a ping-pong never. */
+__attribute__((noinline)) static int refresh_c_head(sluice_ring_producer_t *p,
+						     struct sluice_ring_lane *l, unsigned int producer)
+{
+	/* c_head is moved by consumers (store or CAS): ck_pr_load as in ck. */
+	unsigned int consumer = ck_pr_load_uint(&l->ring.c_head);
+	unsigned int used = producer - consumer;
+	if (__builtin_expect(used > p->mask_, 0))
+		return SLUICE_ECORRUPT; /* consumers never pass p_tail */
+	p->c_head_ = consumer;
+	/* Our slot writes (in this call and later ones, which trust the
+	 * snapshot) come after the c_head load that said they are free; pairs
+	 * with the consumers' release fence before their c_head update (ck's
+	 * enqueue_sp relies on the control dependency for this). */
+	ck_pr_fence_load_store();
+	/* TSan: those slots are free; pairs with the tsan_release a consumer
+	 * issues before the c_head update that freed them. */
+	tsan_acquire(&l->ring.c_head);
+	return (int)(p->mask_ - used); /* one slot stays empty, as in ck */
+}
+
+/* One descriptor into the producer's lane: ck's single-producer protocol
+ * with the c_head snapshot (the top of the file says why), the test hook
+ * between the slot write and the p_tail store that publishes it. */
 static inline int lane_put_one(sluice_ring_producer_t *p, const sluice_desc_t *d)
 {
 	struct sluice_ring_lane *l = p->lane_;
-	struct sluice_desc *slot = ck_ring_enqueue_reserve_spmc_sluice_desc(&l->ring, p->slots_);
-	if (slot == NULL)
-		return 0;
-	/* TSan: the slot is free; pairs with the tsan_release a bulk consumer
-	 * issues before the c_head update that freed it. */
-	tsan_acquire(&l->ring.c_head);
-	slot_put(slot, d);
+	const unsigned int mask = p->mask_;
+	/* p_tail is written only by this lane's producer, us: our copy, not
+	 * the lane's line, which the polling consumer keeps pulling over to
+	 * its core (a load of it here cost a cache miss, about 60 ns of each
+	 * round trip on the bench machine). */
+	unsigned int producer = p->p_tail_;
+	/* The snapshot is never newer than c_head, so the room it shows is
+	 * never more than there is. Full by it (or impossible): look again. */
+	if (__builtin_expect(producer - p->c_head_ >= mask, 0)) {
+		int room = refresh_c_head(p, l, producer);
+		if (room <= 0)
+			return room;
+	}
+	slot_put(&((sluice_desc_t *)p->slots_)[producer & mask], d);
 	if (__builtin_expect(sluice__ring_test_hook != NULL, 0))
 		sluice__ring_test_hook(p, d, 1);
-	/* TSan: the slot is written; pairs with a bulk consumer's
-	 * tsan_acquire after its p_tail load. */
+	/* TSan: the slot is written; pairs with a consumer's tsan_acquire
+	 * after its p_tail load. */
 	tsan_release(&l->ring.p_tail);
-	/* ck: fence_store (slot before p_tail), then p_tail + 1. */
-	ck_ring_enqueue_commit_spmc(&l->ring);
+	/* Slot write before the p_tail store that publishes it; pairs with the
+	 * consumer's fence_load between its p_tail load and its copy (ck's
+	 * commit_sp uses the same fence). */
+	ck_pr_fence_store();
+	ck_pr_store_uint(&l->ring.p_tail, producer + 1);
+	p->p_tail_ = producer + 1;
 	return 1;
 }
 
-/* Up to n descriptors into the producer's lane with one publication,
- * following ck's single-producer protocol on the same counters. */
+/* Up to n descriptors into the producer's lane with one publication, the
+ * same protocol for k slots. */
 static inline int lane_put_bulk(sluice_ring_producer_t *p, const sluice_desc_t *d, unsigned n)
 {
 	struct sluice_ring_lane *l = p->lane_;
 	sluice_desc_t *slots = p->slots_;
 	const unsigned int mask = p->mask_;
-	/* c_head is moved by consumers (store or CAS): ck_pr_load as in ck. */
-	unsigned int consumer = ck_pr_load_uint(&l->ring.c_head);
-	/* p_tail is written only by this lane's producer: us. */
-	unsigned int producer = ck_pr_load_uint(&l->ring.p_tail);
-	unsigned int used = producer - consumer;
-	if (__builtin_expect(used > mask, 0))
-		return SLUICE_ECORRUPT; /* consumers never pass p_tail */
-	unsigned int k = mask - used; /* one slot stays empty, as in ck */
+	/* p_tail: our copy, as in lane_put_one. */
+	unsigned int producer = p->p_tail_;
+	unsigned int used = producer - p->c_head_;
+	unsigned int k = used < mask ? mask - used : 0;
+	/* Less room than asked by the snapshot (or an impossible one): look
+	 * again, so that a bulk call moves as many as fit now. */
+	if (k < n) {
+		int room = refresh_c_head(p, l, producer);
+		if (room <= 0)
+			return room;
+		k = (unsigned int)room;
+	}
 	if (k > n)
 		k = n;
-	if (k == 0)
-		return 0;
-	/* Our slot writes come after the c_head load that said they are free;
-	 * pairs with the consumers' release fence before their c_head update
-	 * (ck's enqueue_sp relies on the control dependency for this). */
-	ck_pr_fence_load_store();
-	tsan_acquire(&l->ring.c_head);
 	for (unsigned int i = 0; i < k; i++)
 		slot_put(&slots[(producer + i) & mask], &d[i]);
 	if (__builtin_expect(sluice__ring_test_hook != NULL, 0))
@@ -577,50 +811,97 @@ static inline int lane_put_bulk(sluice_ring_producer_t *p, const sluice_desc_t *
 	 * commit_sp uses the same fence). */
 	ck_pr_fence_store();
 	ck_pr_store_uint(&l->ring.p_tail, producer + k);
+	p->p_tail_ = producer + k;
 	return (int)k;
 }
 
 /* ---- consumer side ------------------------------------------------------ */
 
-/* Up to n descriptors from a lane with one consumer (SPSC), following ck's
- * dequeue_sc on the same counters. */
-static inline int lane_take_sc(struct sluice_ring_lane *l, const sluice_desc_t *slots,
-			       unsigned int mask, sluice_desc_t *out, unsigned n)
+/* Re-reads p_tail into the SPSC consumer's snapshot, for a consumer that
+ * has taken everything its snapshot showed (or whose snapshot is stale).
+ * Returns the descriptors available (0: empty) or -ECORRUPT. Inline: a
+ * polling consumer comes here on every empty poll. */
+static inline int refresh_p_tail(sluice_ring_t *r, struct sluice_ring_lane *l,
+				 unsigned int consumer)
 {
-	/* c_head is ours alone (single consumer). */
-	unsigned int consumer = ck_pr_load_uint(&l->ring.c_head);
 	unsigned int producer = ck_pr_load_uint(&l->ring.p_tail);
 	unsigned int avail = producer - consumer;
 	if (avail == 0)
 		return 0;
-	if (__builtin_expect(avail > mask, 0))
+	if (__builtin_expect(avail > r->mask_, 0))
 		return SLUICE_ECORRUPT; /* the producer never laps c_head */
-	unsigned int k = avail < n ? avail : n;
-	/* Slot reads after the p_tail load; pairs with the producer's
-	 * fence_store before its p_tail store. */
+	r->p_tail_ = producer;
+	r->c_head_ = consumer;
+	/* Slot reads (in this call and later ones, which trust the snapshot)
+	 * after the p_tail load; pairs with the producer's fence_store before
+	 * its p_tail store. */
 	ck_pr_fence_load();
+	/* TSan: what the producer wrote before publishing is ours now; pairs
+	 * with its tsan_release before the p_tail store we saw. */
 	tsan_acquire(&l->ring.p_tail);
+	return (int)avail;
+}
+
+/* Up to n descriptors from a lane with one consumer (SPSC), following
+ * ck's dequeue_sc on the same counters, with the handle's p_tail snapshot:
+ * the producer's line is read only when the snapshot is used up. */
+static inline int lane_take_sc(sluice_ring_t *r, struct sluice_ring_lane *l, sluice_desc_t *out,
+			       unsigned n)
+{
+	const unsigned int mask = r->mask_;
+	const sluice_desc_t *slots = lane_slots(l);
+	/* c_head is ours alone (single consumer). */
+	unsigned int consumer = ck_pr_load_uint(&l->ring.c_head);
+	unsigned int avail = r->p_tail_ - consumer;
+	/* The snapshot holds while c_head is where this handle left it (SPSC
+	 * means one consumer at a time, which need not be one handle for
+	 * ever). Used up (avail 0), stale or impossible: look at p_tail. */
+	if (__builtin_expect(consumer != r->c_head_ || avail - 1 >= mask, 0)) {
+		int got = refresh_p_tail(r, l, consumer);
+		if (got <= 0)
+			return got;
+		avail = (unsigned int)got;
+	}
+	unsigned int k = avail < n ? avail : n;
 	unsigned int start = consumer & mask;
-	unsigned int first = k <= mask + 1 - start ? k : mask + 1 - start;
-	memcpy(out, &slots[start], (size_t)first * sizeof(*out));
-	if (k > first)
-		memcpy(out + first, &slots[0], (size_t)(k - first) * sizeof(*out));
+	if (k == 1) {
+		out[0] = slots[start];
+	} else {
+		unsigned int first = k <= mask + 1 - start ? k : mask + 1 - start;
+		memcpy(out, &slots[start], (size_t)first * sizeof(*out));
+		if (k > first)
+			memcpy(out + first, &slots[0], (size_t)(k - first) * sizeof(*out));
+	}
 	tsan_release(&l->ring.c_head);
 	/* Slot reads complete before the c_head store that lets the producer
 	 * reuse them; pairs with the producer's load_store fence after its
-	 * c_head load. (ck's dequeue_sc uses fence_store here; a release
-	 * fence also orders the reads.) */
+	 * c_head load (refresh_c_head). (ck's dequeue_sc uses fence_store
+	 * here; a release fence also orders the reads.) */
 	ck_pr_fence_release();
 	ck_pr_store_uint(&l->ring.c_head, consumer + k);
+	r->c_head_ = consumer + k;
 	return (int)k;
+}
+
+/* Writes an intent record (see ring.h): relaxed stores, ordered before the
+ * take's CAS by the release fence that precedes it. */
+static inline void intent_put(sluice_ring_intent_t *in, uint64_t where, uint64_t what)
+{
+	sl_store_relaxed((_Atomic uint64_t *)(void *)&in->where, where);
+	sl_store_relaxed((_Atomic uint64_t *)(void *)&in->what, what);
 }
 
 /* Up to n descriptors from a lane that other consumers share, following
  * ck's dequeue_mc: copy, then claim what was copied with one CAS of c_head;
  * a failed CAS means another consumer took them first, and the copy (which
- * may have raced with the producer reusing those slots) is discarded. */
+ * may have raced with the producer reusing those slots) is discarded.
+ * With an intent record (NULL otherwise: the calls without one compile to
+ * the same code as before), each attempt records lane `lane`, position
+ * `consumer` and out's place in the caller's buffer (`first`) before its
+ * CAS. */
 static inline int lane_take_mc(struct sluice_ring_lane *l, const sluice_desc_t *slots,
-			       unsigned int mask, sluice_desc_t *out, unsigned n)
+			       unsigned int mask, sluice_desc_t *out, unsigned n,
+			       sluice_ring_intent_t *intent, uint32_t lane, uint32_t first)
 {
 	unsigned int consumer = ck_pr_load_uint(&l->ring.c_head);
 	for (;;) {
@@ -652,10 +933,18 @@ static inline int lane_take_mc(struct sluice_ring_lane *l, const sluice_desc_t *
 		tsan_acquire(&l->ring.p_tail);
 		for (unsigned int i = 0; i < k; i++)
 			slot_get(&out[i], &slots[(consumer + i) & mask]);
+		if (intent != NULL) {
+			intent_put(intent, (uint64_t)lane << 32 | consumer,
+				   (uint64_t)first << 32 | k);
+			if (__builtin_expect(sluice__ring_dequeue_test_hook != NULL, 0))
+				sluice__ring_dequeue_test_hook(intent, out, k);
+		}
 		tsan_release(&l->ring.c_head);
-		/* Slot reads complete before the CAS that frees them; pairs
-		 * with the producer's load_store fence after its c_head load
-		 * (ck: fence_store_atomic; release is at least as strong). */
+		/* Slot reads (and the intent record) complete before the CAS
+		 * that frees them; pairs with the producer's load_store fence
+		 * after its c_head load (ck: fence_store_atomic; release is at
+		 * least as strong). A recoverer reads the record only after we
+		 * are dead. */
 		ck_pr_fence_release();
 		if (ck_pr_cas_uint_value(&l->ring.c_head, consumer, consumer + k, &consumer))
 			return (int)k;
@@ -665,25 +954,14 @@ static inline int lane_take_mc(struct sluice_ring_lane *l, const sluice_desc_t *
 static inline int cons_try_spsc(sluice_ring_t *r, sluice_desc_t *out, unsigned n)
 {
 	struct sluice_ring_lane *l = (struct sluice_ring_lane *)r->lanes_;
-	int k;
-	if (n == 1) {
-		/* ck: p_tail load, fence_load, copy, fence_store, c_head store. */
-		k = ck_ring_dequeue_spsc_sluice_desc(&l->ring, lane_slots(l), out) ? 1 : 0;
-		/* TSan: what the producer wrote before publishing (a payload)
-		 * is ours now. After ck's p_tail load, which saw the store that
-		 * followed the producer's tsan_release. (ck's own copy of the
-		 * slot, before this point, is in tests/tsan.supp.) */
-		if (k)
-			tsan_acquire(&l->ring.p_tail);
-	} else {
-		k = lane_take_sc(l, lane_slots(l), r->mask_, out, n);
-	}
+	int k = lane_take_sc(r, l, out, n);
 	if (k > 0)
 		wake_producers(r->hdr_, &r->stats_);
 	return k;
 }
 
-static inline int cons_try_mpmc(sluice_ring_t *r, sluice_desc_t *out, unsigned n)
+static inline int cons_try_mpmc(sluice_ring_t *r, sluice_desc_t *out, unsigned n,
+				sluice_ring_intent_t *intent, uint32_t first)
 {
 	const uint32_t nlanes = r->nlanes_;
 	uint32_t i = r->next_lane_ < nlanes ? r->next_lane_ : 0;
@@ -692,7 +970,7 @@ static inline int cons_try_mpmc(sluice_ring_t *r, sluice_desc_t *out, unsigned n
 	for (uint32_t scanned = 0; scanned < nlanes && got < n; scanned++) {
 		struct sluice_ring_lane *l = lane_at(r, i);
 		int k;
-		if (n - got == 1) {
+		if (n - got == 1 && intent == NULL) {
 			/* ck: c_head load, fence_load, p_tail load, fence_load,
 			 * copy, fence_store_atomic, CAS c_head (retried). */
 			k = ck_ring_dequeue_spmc_sluice_desc(&l->ring, lane_slots(l), out + got) ? 1 : 0;
@@ -700,7 +978,8 @@ static inline int cons_try_mpmc(sluice_ring_t *r, sluice_desc_t *out, unsigned n
 			if (k)
 				tsan_acquire(&l->ring.p_tail);
 		} else {
-			k = lane_take_mc(l, lane_slots(l), r->mask_, out + got, n - got);
+			k = lane_take_mc(l, lane_slots(l), r->mask_, out + got, n - got, intent, i,
+					 first + got);
 		}
 		if (++i == nlanes)
 			i = 0;
@@ -719,7 +998,14 @@ static inline int cons_try_mpmc(sluice_ring_t *r, sluice_desc_t *out, unsigned n
 
 /* ---- waiting ------------------------------------------------------------ */
 
-enum try_op { TRY_PUT_SPSC, TRY_PUT_MPMC, TRY_TAKE_SPSC, TRY_TAKE_MPMC };
+enum try_op { TRY_PUT_SPSC, TRY_PUT_MPMC, TRY_TAKE_SPSC, TRY_TAKE_MPMC, TRY_TAKE_MPMC_INTENT };
+
+/* The handle of a TRY_TAKE_MPMC_INTENT: the ring and where to record. */
+struct intent_take {
+	sluice_ring_t *r;
+	sluice_ring_intent_t *intent;
+	uint32_t first;
+};
 
 static inline int prod_try(sluice_ring_producer_t *p, const sluice_desc_t *d, unsigned n)
 {
@@ -738,7 +1024,11 @@ static int try_op(enum try_op op, void *h, void *buf, unsigned n)
 	case TRY_TAKE_SPSC:
 		return cons_try_spsc(h, buf, n);
 	case TRY_TAKE_MPMC:
-		return cons_try_mpmc(h, buf, n);
+		return cons_try_mpmc(h, buf, n, NULL, 0);
+	case TRY_TAKE_MPMC_INTENT: {
+		struct intent_take *it = h;
+		return cons_try_mpmc(it->r, buf, n, it->intent, it->first);
+	}
 	}
 	return SLUICE_EINVAL;
 }
@@ -790,8 +1080,20 @@ __attribute__((noinline)) static int wait_loop(enum try_op op, void *h, void *bu
 			k = try_op(op, h, buf, n);
 			if (k != 0)
 				return k;
-			if (i % 16 == 0 && now_ns() >= spin_end)
+			if (i % 16 != 0)
+				continue;
+			uint64_t now = now_ns();
+			if (now >= spin_end)
 				break;
+			/* With more runnable processes than CPUs, the one we
+			 * wait for may be off its CPU: give ours up now and
+			 * then (BASELINES.md: busy-polling 2x2 collapses from
+			 * 14.5 to 0.5 M/s without it). Not in the first
+			 * microseconds, where the answer usually comes. */
+			if (i % SPIN_YIELD_EVERY == 0 && now - start >= SPIN_YIELD_AFTER_NS) {
+				sched_yield();
+				st->yields++;
+			}
 		}
 	}
 
@@ -799,24 +1101,34 @@ __attribute__((noinline)) static int wait_loop(enum try_op op, void *h, void *bu
 		uint64_t now = now_ns();
 		if (now >= deadline)
 			break;
-		sl_store_relaxed(&ec->waiting, 1);
-		/* Registration before the look below; pairs with the waker's
-		 * fence between its counter store and its flag load. */
-		sl_fence_seq_cst();
-		/* Acquire pairs with the waker's release increment: if we read
-		 * its new seq, what it published is visible to the look. */
+		/* The futex value first, then the flag (an eventcount's
+		 * prepare_wait). A waker that clears our flag bumps seq after,
+		 * so FUTEX_WAIT(seq) cannot sleep through that wake-up even
+		 * when what it announced went to another consumer. (Read after
+		 * the flag, a bump by the waker that cleared it could already
+		 * be in `seq`: we slept with the flag cleared and nobody left
+		 * to wake us.) Acquire: keeps the flag store after this load,
+		 * and pairs with the waker's release increment. */
 		uint32_t seq = sl_load_acquire(&ec->seq);
+		sl_store_relaxed(&ec->waiting, 1);
+		/* Registration before the look below; pairs with waker_barrier
+		 * between a waker's counter store and its flag load. false: a
+		 * registered waker may miss the flag, so sleep a bounded time. */
+		bool ordered = sleeper_barrier();
 		/* Found work: leave the flag set; the next waker clears it at
 		 * the cost of one needless wake-up (see the top of the file). */
 		k = try_op(op, h, buf, n);
 		if (k != 0)
 			return k;
 		struct timespec ts, *tsp = NULL;
-		if (deadline != UINT64_MAX) {
+		if (deadline != UINT64_MAX || !ordered) {
 			now = now_ns();
 			if (now >= deadline)
 				break;
-			timespec_from_ns(&ts, deadline - now);
+			uint64_t rel = deadline - now;
+			if (!ordered && rel > SLEEP_RECHECK_NS)
+				rel = SLEEP_RECHECK_NS;
+			timespec_from_ns(&ts, rel);
 			tsp = &ts;
 		}
 		int rc = futex_wait(&ec->seq, seq, tsp);
@@ -924,7 +1236,7 @@ int sluice_ring_enqueue_bulk_mpmc(sluice_ring_producer_t *p, const sluice_desc_t
 static inline int take_blocking(sluice_ring_t *r, enum try_op op, sluice_desc_t *out, unsigned n,
 				uint64_t timeout_ns)
 {
-	int k = op == TRY_TAKE_SPSC ? cons_try_spsc(r, out, n) : cons_try_mpmc(r, out, n);
+	int k = op == TRY_TAKE_SPSC ? cons_try_spsc(r, out, n) : cons_try_mpmc(r, out, n, NULL, 0);
 	if (__builtin_expect(k != 0, 1))
 		return k;
 	if (timeout_ns == 0) {
@@ -963,13 +1275,13 @@ int sluice_ring_dequeue_bulk_spsc(sluice_ring_t *r, sluice_desc_t *out, unsigned
 int sluice_ring_try_dequeue_mpmc(sluice_ring_t *r, sluice_desc_t *out)
 {
 	CHECK_CONSUMER(r, SLUICE_RING_MPMC, 1);
-	return cons_try_mpmc(r, out, 1);
+	return cons_try_mpmc(r, out, 1, NULL, 0);
 }
 
 int sluice_ring_try_dequeue_bulk_mpmc(sluice_ring_t *r, sluice_desc_t *out, unsigned n)
 {
 	CHECK_CONSUMER(r, SLUICE_RING_MPMC, n);
-	return cons_try_mpmc(r, out, n);
+	return cons_try_mpmc(r, out, n, NULL, 0);
 }
 
 int sluice_ring_dequeue_mpmc(sluice_ring_t *r, sluice_desc_t *out, uint64_t timeout_ns)
@@ -983,6 +1295,49 @@ int sluice_ring_dequeue_bulk_mpmc(sluice_ring_t *r, sluice_desc_t *out, unsigned
 {
 	CHECK_CONSUMER(r, SLUICE_RING_MPMC, n);
 	return take_blocking(r, TRY_TAKE_MPMC, out, n, timeout_ns);
+}
+
+int sluice_ring_dequeue_bulk_mpmc_intent(sluice_ring_t *r, sluice_desc_t *out, unsigned n,
+					 uint64_t timeout_ns, sluice_ring_intent_t *intent,
+					 uint32_t first)
+{
+	CHECK_CONSUMER(r, SLUICE_RING_MPMC, n);
+	if (intent == NULL)
+		return SLUICE_EINVAL;
+	int k = cons_try_mpmc(r, out, n, intent, first);
+	if (__builtin_expect(k != 0, 1))
+		return k;
+	if (timeout_ns == 0) {
+		r->stats_.timeouts++;
+		return SLUICE_ETIMEDOUT;
+	}
+	struct intent_take it = {.r = r, .intent = intent, .first = first};
+	return wait_loop(TRY_TAKE_MPMC_INTENT, &it, out, n, timeout_ns, &ring_hdr(r)->not_empty,
+			 r->wait_, r->spin_ns_, &r->stats_);
+}
+
+void sluice_ring_intent_clear(sluice_ring_intent_t *intent)
+{
+	sl_store_relaxed((_Atomic uint64_t *)(void *)&intent->what, 0);
+}
+
+uint32_t sluice_ring_intent_taken(const sluice_ring_t *r, const sluice_ring_intent_t *intent)
+{
+	/* Relaxed: the writer is gone; what it stored reached us through
+	 * whatever told us so (waitid, a pidfd). */
+	uint64_t where = sl_load_relaxed((_Atomic uint64_t *)(void *)&intent->where);
+	uint64_t what = sl_load_relaxed((_Atomic uint64_t *)(void *)&intent->what);
+	uint32_t first = (uint32_t)(what >> 32), count = (uint32_t)what;
+	uint32_t lane = (uint32_t)(where >> 32), pos = (uint32_t)where;
+	if (count == 0 || lane >= r->nlanes_)
+		return first;
+	struct sluice_ring_lane *l = lane_at(r, lane);
+	unsigned int c_head = ck_pr_load_uint(&l->ring.c_head);
+	/* Moved past pos (counters wrap: compare the distance): the take
+	 * happened, or another consumer's did. */
+	if ((int32_t)(c_head - pos) > 0)
+		return first + count;
+	return first;
 }
 
 /* ---- eventfd ------------------------------------------------------------ */
@@ -1022,10 +1377,14 @@ int sluice_ring_arm(sluice_ring_t *r)
 	struct sluice_ring_hdr *h = ring_hdr(r);
 	sl_store_relaxed(&h->not_empty.armed, 1);
 	r->armed_ = true;
-	/* Arming before the look at the lanes; pairs with the producer's
-	 * fence between its p_tail store and its armed load. */
-	sl_fence_seq_cst();
-	return ring_nonempty(r) ? 1 : 0;
+	/* Arming before the look at the lanes; pairs with waker_barrier
+	 * between a producer's p_tail store and its armed load. */
+	bool ordered = sleeper_barrier();
+	if (ring_nonempty(r))
+		return 1;
+	/* A registered producer may have published without seeing the
+	 * arming: the caller must look again soon (ring.h). */
+	return ordered ? 0 : SLUICE_RING_ARMED_POLL;
 }
 
 void sluice_ring_disarm(sluice_ring_t *r)

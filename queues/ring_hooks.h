@@ -27,4 +27,16 @@ extern sluice__ring_test_hook_fn sluice__ring_test_hook;
  * process. Call before the process has more than one thread. */
 SLUICE_EXTERN void sluice__ring_set_test_hook(sluice__ring_test_hook_fn fn);
 
+/* The dequeue hook runs in sluice_ring_dequeue_bulk_mpmc_intent after the
+ * intent record of a take is written and before the CAS that takes it:
+ * the window in which a killed consumer has recorded a take that did not
+ * happen. intent: the record; d, n: the descriptors copied for the take. */
+typedef void (*sluice__ring_dequeue_hook_fn)(const sluice_ring_intent_t *intent,
+					     const sluice_desc_t *d, unsigned n);
+extern sluice__ring_dequeue_hook_fn sluice__ring_dequeue_test_hook;
+
+/* FOR TESTS ONLY: sets (or clears) the dequeue hook of this process. Call
+ * before the process has more than one thread. */
+SLUICE_EXTERN void sluice__ring_set_dequeue_test_hook(sluice__ring_dequeue_hook_fn fn);
+
 #endif

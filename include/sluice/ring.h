@@ -36,12 +36,15 @@
  *   SLUICE_RING_SLEEP       sleep at once, no spin;
  *   SLUICE_RING_BUSY_POLL   never sleep; sched_yield after 64 empty polls.
  * Producers wake sleepers only when someone sleeps (the fast path makes no
- * system call), once per call however many descriptors it moved. Sleepers
- * sleep without a timeout-poll: an idle ring costs no CPU.
+ * system call and, in a process registered for membarrier(2), issues no
+ * fence: see queues/ring.c), once per call however many descriptors it
+ * moved. Sleepers sleep without a timeout-poll: an idle ring costs no CPU.
  *
  * Handles: a sluice_ring_t or sluice_ring_producer_t is used by one thread
- * at a time (it keeps a fan-in cursor and counters). Each thread opens its
- * own; opening costs no system call.
+ * at a time (it keeps a fan-in cursor, snapshots of the other side's
+ * counter and counters). Each thread opens its own. The first open or
+ * claim in a process registers it for membarrier(2) (one system call, once
+ * per process; a fork child inherits it); later ones make no system call.
  */
 #ifndef SLUICE_RING_H
 #define SLUICE_RING_H
@@ -89,7 +92,7 @@ typedef struct sluice_ring_stats {
 	uint64_t futex_eagain;   /* FUTEX_WAITs that returned at once: the word moved */
 	uint64_t futex_wakes;    /* FUTEX_WAKEs issued (only when someone slept) */
 	uint64_t eventfd_writes; /* eventfd writes issued (only when a consumer armed) */
-	uint64_t yields;         /* sched_yield calls in busy-poll mode */
+	uint64_t yields;         /* sched_yield calls while polling (busy-poll, spin) */
 	uint64_t timeouts;       /* blocking calls that returned -ETIMEDOUT */
 } sluice_ring_stats_t;
 
@@ -107,6 +110,8 @@ typedef struct sluice_ring {
 	uint32_t mask_;          /* capacity - 1, validated */
 	uint32_t wait_;
 	uint32_t next_lane_;     /* fan-in cursor: where the next dequeue starts */
+	uint32_t p_tail_;        /* SPSC: last p_tail seen; valid while c_head == c_head_ */
+	uint32_t c_head_;        /* SPSC: c_head when p_tail_ was taken or last moved */
 	int efd_;                /* eventfd for sluice_ring_arm, or -1 */
 	bool armed_;
 	sluice_ring_stats_t stats_;
@@ -124,6 +129,8 @@ typedef struct sluice_ring_producer {
 	uint32_t owner_;
 	uint32_t lane_index_;
 	uint32_t wait_;
+	uint32_t p_tail_;        /* the lane's p_tail: ours alone, kept here, stored to the lane */
+	uint32_t c_head_;        /* last c_head seen: re-read only when the lane looks full */
 	int efd_;                /* eventfd to write when a consumer armed, or -1 */
 	sluice_ring_stats_t stats_;
 } sluice_ring_producer_t;
@@ -148,8 +155,11 @@ SLUICE_EXTERN int sluice_ring_format(void *mem, uint64_t size, const sluice_ring
  * header (-ECORRUPT), and everything the header describes lying inside
  * [mem, mem + size) (-ETRUNCATED). -EINVAL for a NULL or misaligned mem.
  * Any process, any thread, concurrently with every ring operation (it reads
- * only fields written once by format). No system call. The handle takes the
- * ring's default wait mode and no eventfd. */
+ * only fields written once by format). The first open or claim of a process
+ * registers it for MEMBARRIER_CMD_GLOBAL_EXPEDITED (one system call; where
+ * that fails, the process's calls keep a full fence on their fast path);
+ * later ones make no system call. The handle takes the ring's default wait
+ * mode and no eventfd. */
 SLUICE_EXTERN int sluice_ring_open(sluice_ring_t *r, void *mem, uint64_t size);
 
 /* Sets how this handle's blocking calls wait: `wait` is an enum
@@ -180,7 +190,8 @@ SLUICE_EXTERN void sluice_ring_producer_stats(const sluice_ring_producer_t *p,
  * lane's owner word, and fills `p`. The producer keeps the lane until
  * sluice_ring_producer_release, or until it dies and someone calls
  * sluice_ring_lane_release. Any process, any thread, concurrently with
- * everything. No system call. Returns 0; -EBUSY when every lane is taken;
+ * everything. No system call, except the first open or claim of a process
+ * (see sluice_ring_open). Returns 0; -EBUSY when every lane is taken;
  * -EEXIST when `owner` already holds a lane; -EINVAL for owner 0. */
 SLUICE_EXTERN int sluice_ring_producer_claim(sluice_ring_producer_t *p, const sluice_ring_t *r,
 					     uint32_t owner);
@@ -215,10 +226,13 @@ SLUICE_EXTERN void sluice_ring_wake_all(sluice_ring_t *r);
  * The claiming thread only (one producer per lane). Concurrent with any
  * number of consumers and with the ring's other producers (other lanes).
  * On success the descriptors are published with release semantics (a
- * consumer that gets them sees every byte written before the call), then a
- * full fence orders the publication before the check for sleeping consumers
- * (pairs with the fence in a consumer's sleep path); a wake-up system call
- * is made only when a consumer sleeps or armed an eventfd.
+ * consumer that gets them sees every byte written before the call), then
+ * the publication is ordered before the check for sleeping consumers: by a
+ * compiler barrier in a process registered for membarrier(2) (a consumer on
+ * its way to sleep issues membarrier, which fences us), by a full fence in
+ * one that is not; a wake-up system call is made only when a consumer
+ * sleeps or armed an eventfd. The producer re-reads the consumers' counter
+ * only when its last snapshot says the lane is full.
  *
  * try forms: enqueue what fits without waiting; return 1 / the count moved
  * (0 when full). Bulk forms move the first k of `d` (k <= n) in order with
@@ -249,8 +263,11 @@ SLUICE_EXTERN int sluice_ring_enqueue_bulk_mpmc(sluice_ring_producer_t *p, const
  * that rotates per call for fairness. A bulk dequeue takes up to n from a
  * lane with one compare-and-swap, then moves to the next lane while room is
  * left; descriptors of one lane come out in the order they went in.
- * After taking anything: a full fence, then a wake-up of producers only if
- * one sleeps on a full lane.
+ * After taking anything: the same ordering as a producer's (a compiler
+ * barrier, or a full fence in an unregistered process), then a wake-up of
+ * producers only if one sleeps on a full lane. The SPSC consumer re-reads
+ * the producer's counter only when it has taken all its last snapshot
+ * showed.
  *
  * try forms: return 1 / the count taken (0 when empty).
  * blocking forms: wait until at least one is there (or -ETIMEDOUT), then
@@ -280,10 +297,13 @@ SLUICE_EXTERN int sluice_ring_dequeue_bulk_mpmc(sluice_ring_t *r, sluice_desc_t 
  *	for (;;) {
  *		while ((k = sluice_ring_try_dequeue_bulk_mpmc(r, buf, 32)) > 0)
  *			handle(buf, k);
- *		if (sluice_ring_arm(r) > 0)
+ *		int a = sluice_ring_arm(r);
+ *		if (a == 1)
  *			continue;           // something arrived: drain again
- *		epoll_wait(...);            // efd readable
- *		read(efd, &u64, 8);         // reset the counter
+ *		// efd readable; a bounded wait only after ARMED_POLL (rare)
+ *		if (epoll_wait(ep, &ev, 1, a == SLUICE_RING_ARMED_POLL ?
+ *			       SLUICE_RING_ARMED_POLL_MS : -1) == 1)
+ *			read(efd, &u64, 8); // reset the counter
  *		sluice_ring_disarm(r);
  *	}
  *
@@ -297,14 +317,69 @@ SLUICE_EXTERN int sluice_ring_set_eventfd(sluice_ring_t *r, int efd);
 SLUICE_EXTERN int sluice_ring_producer_set_eventfd(sluice_ring_producer_t *p, int efd);
 
 /* Arms the eventfd wake-up: marks the ring's consumer side armed, a full
- * fence (pairs with a producer's fence after publishing), then looks at the
+ * fence and membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) (they pair with a
+ * producer's fence or compiler barrier after publishing), then looks at the
  * lanes. Returns 0 when they were empty: the next publication writes the
  * eventfd. Returns 1 when something is queued: the caller should drain (it
- * stays armed; disarm or arm again later). -EINVAL without an eventfd.
- * Consumer's thread. No system call. */
+ * stays armed; disarm or arm again later). Returns SLUICE_RING_ARMED_POLL
+ * (2) when the lanes were empty but the membarrier call failed (a seccomp
+ * filter): a producer in a registered process may then publish without
+ * noticing the arming, so wait with a timeout of at most
+ * SLUICE_RING_ARMED_POLL_MS and drain again (a caller that treats it as 1
+ * is correct, and polls). -EINVAL without an eventfd. Consumer's thread.
+ * One system call (membarrier, about 0.4 us). */
+#define SLUICE_RING_ARMED_POLL 2
+#define SLUICE_RING_ARMED_POLL_MS 1
 SLUICE_EXTERN int sluice_ring_arm(sluice_ring_t *r);
 
 /* Withdraws the arming if no producer consumed it yet. Consumer's thread. */
 SLUICE_EXTERN void sluice_ring_disarm(sluice_ring_t *r);
+
+/* ---- crash-safe consumption: the intent record ------------------------------
+ * A consumer that may be killed at any instruction (a worker process) and
+ * whose descriptors must not be lost with it takes them with
+ * sluice_ring_dequeue_bulk_mpmc_intent into a buffer that outlives it (in
+ * shared memory), and gives it an intent record (also in shared memory).
+ * Before each compare-and-swap of a lane's consumer counter, the call
+ * records in it which lane, at which counter value, and which part of the
+ * buffer the CAS is about to take (two relaxed stores to a line the
+ * consumer owns; the CAS's release orders them before the take). After the
+ * consumer died, sluice_ring_intent_taken tells a recoverer how much of
+ * the buffer may have left the ring: everything before the last take
+ * surely did; the last take did if the lane's consumer counter moved past
+ * the recorded position (or another consumer took those descriptors; a
+ * recoverer must tell the two apart by what the descriptors name, e.g. a
+ * task table's state words). What did not leave the ring is still there
+ * for the ring's other consumers.
+ *
+ * The record is written only by the consumer, and read by anyone only once
+ * the consumer is gone for good (or by the consumer itself). */
+typedef struct sluice_ring_intent {
+	uint64_t where; /* lane << 32 | the consumer counter value the CAS expects */
+	uint64_t what;  /* first << 32 | count: buffer[first .. first + count) */
+} sluice_ring_intent_t;
+
+/* As sluice_ring_dequeue_bulk_mpmc (same concurrency, waiting and
+ * return values), taking into out = buffer + first (first: how many
+ * descriptors the caller already took into `buffer` since it last cleared
+ * the record), and recording each take in `intent` before its CAS. Takes
+ * of one descriptor also go through the copy-record-CAS path (never ck's
+ * single dequeue). On return, buffer[0 .. first + the count returned) left
+ * the ring. The consumer's thread. */
+SLUICE_EXTERN int sluice_ring_dequeue_bulk_mpmc_intent(sluice_ring_t *r, sluice_desc_t *out,
+						       unsigned n, uint64_t timeout_ns,
+						       sluice_ring_intent_t *intent, uint32_t first);
+
+/* Forgets every take (count and first 0): the caller has recorded what it
+ * took elsewhere. The consumer's thread. One relaxed store. */
+SLUICE_EXTERN void sluice_ring_intent_clear(sluice_ring_intent_t *intent);
+
+/* For a recoverer, once the consumer that wrote `intent` is gone for good:
+ * the number of descriptors at the start of its buffer that may have left
+ * ring `r` (the ring the record is about). Returns 0 for a cleared record;
+ * a record naming a lane out of range counts only what surely left. Any
+ * process; reads the record and one consumer counter. */
+SLUICE_EXTERN uint32_t sluice_ring_intent_taken(const sluice_ring_t *r,
+						const sluice_ring_intent_t *intent);
 
 #endif

@@ -6,9 +6,14 @@
  * Phase B: the same in the default spin-then-sleep mode.
  * Phase C: one way: the consumer sleeps (always-sleep) between most
  *          descriptors. The producer usually waits until the consumer has
- *          registered as a sleeper, then a random few microseconds, and
- *          sometimes publishes at a random moment instead: both sides of
- *          the lost-wake-up race are hit many times over.
+ *          registered as a sleeper, then a random 0-64 us (times the
+ *          sanitizer slowdown), and sometimes publishes at a random moment
+ *          instead: both sides of the lost-wake-up race are hit many times
+ *          over. (Between registering and FUTEX_WAIT the consumer calls
+ *          membarrier(2), which took 10-17 us on a 2-vCPU VM while the
+ *          other vCPU ran a registered process, 0.8 us while it slept: a
+ *          publication in that window is caught by the consumer's look,
+ *          the race's other side.)
  * A lost wake-up hangs the test; CTest's TIMEOUT catches it. The test
  * counts the FUTEX_WAITs that actually slept (per-handle counters) and
  * asserts that most hand-offs of phases A and C slept, so it cannot pass
@@ -184,7 +189,7 @@ int main(int argc, char **argv)
 			       test_now_ns() < until)
 				sched_yield();
 			waited_for_sleeper++;
-			spin_ns((x >> 4) % 8000);
+			spin_ns((x >> 4) % (64000 * test_slowdown()));
 		} else {
 			spin_ns((x >> 4) % 20000);
 		}
@@ -210,9 +215,12 @@ int main(int argc, char **argv)
 	       " times\n",
 	       nc, (double)t[2] / 1e9, cc, sl_load_relaxed(&C->child_eagain[2]), c_wakes);
 	/* Most one-way hand-offs slept: the sleep path is what was tested.
-	 * In the ping-pong a reply may land between a side's last look and
-	 * its FUTEX_WAIT when wake-ups are fast, so ask for a third there. */
-	CHECK(ca + pwaits[0] >= 2 * na / 3); /* of 2 * na hand-offs */
+	 * In the ping-pong a reply often lands between a side's registration
+	 * and its FUTEX_WAIT (a membarrier call, microseconds, while the other
+	 * side is awake and working), where the look catches it without a
+	 * sleep: ask for a tenth there (55 % slept in a normal build, 20-25 %
+	 * under ASan and TSan). */
+	CHECK(ca + pwaits[0] >= 2 * na / 10); /* of 2 * na hand-offs */
 	CHECK(cc >= waited_for_sleeper * 2 / 3);
 	CHECK(cc > nc / 2);
 	CHECK(c_wakes >= cc);

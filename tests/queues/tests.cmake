@@ -23,3 +23,7 @@ if(SLUICE_TSAN)
 endif()
 sluice_add_test(NAME test_ring_dead_sleeper SOURCES queues/test_ring_dead_sleeper.c
                 LABELS chaos TIMEOUT 60)
+# membarrier registration and the fallback of a sleeper that may not call it.
+sluice_add_test(NAME test_ring_membarrier SOURCES queues/test_ring_membarrier.c LABELS unit
+                TIMEOUT 60)
+sluice_add_test(NAME test_ring_intent SOURCES queues/test_ring_intent.c LABELS unit TIMEOUT 30)
