@@ -13,6 +13,13 @@
  *   ready      back from the flow (or timed out here), not yet handed to
  *              the caller by wait or reap.
  *
+ * The supervisor's death: submit looks at its pidfd now and then (at most
+ * every SUP_CHECK_NS, and while it waits for room), wait sleeps in ppoll on
+ * the completion eventfd and the pidfd together, reap looks when it has
+ * nothing to return; once it is known dead they return SLUICE_ESUPERVISOR
+ * (its workers die with it: PR_SET_PDEATHSIG), and sluice_flow_stop
+ * completes what was in flight.
+ *
  * A completion descriptor is trusted only after its slot lies in this
  * client's partition and the entry's state word equals DONE(this client,
  * the generation in the descriptor's task_id); anything else is dropped
@@ -26,13 +33,23 @@
 #include "runtime/flow_internal.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define COMP_BATCH 64u
 #define SUBMIT_CHUNK 64u
+/* A submit looks at the supervisor's pidfd at most this often, and a
+ * submit waiting for room on a full ring this often. */
+#define SUP_CHECK_NS UINT64_C(10000000)
+#define SUBMIT_SLICE_NS UINT64_C(50000000)
+/* wait spins this long for a completion before it sleeps (as the rings'
+ * blocking calls do: longer than a wake-up costs, BASELINES.md). */
+#define WAIT_SPIN_NS SLUICE_RING_SPIN_NS_DEFAULT
 
 static const char timed_out_msg[] = "the flow did not finish the task by its deadline";
 static const char no_message[] = "";
@@ -164,6 +181,7 @@ static void fill_result(sluice_flow_t *f, sluice_task_t *t, struct sluice__task_
 	e->message[SLUICE_TASK_MESSAGE_MAX - 1] = '\0';
 	t->message = e->message;
 	t->status = e->desc.status;
+	t->attempt = e->desc.attempt;
 	uint32_t blk = e->desc.result_block;
 	uint64_t len = e->desc.result_len;
 	void *p;
@@ -242,6 +260,13 @@ static void drain_ring(sluice_flow_t *f)
 			take_completion(f, &buf[i]);
 }
 
+void sluice__client_drain(sluice_flow_t *f)
+{
+	drain_ring(f);
+	if (f->efd_mode && f->ready_head != NULL)
+		sluice__notify(f->client_efd); /* reap has something */
+}
+
 static void time_out_locally(sluice_flow_t *f, sluice_task_t *t)
 {
 	list_unlink(&f->infl_head, &f->infl_tail, t);
@@ -297,6 +322,7 @@ int sluice_task_alloc(sluice_flow_t *f, uint64_t payload_size, sluice_task_t **o
 	t->payload_len = 0;
 	t->user = 0;
 	t->status = 0;
+	t->attempt = 0;
 	t->result = NULL;
 	t->result_len = 0;
 	t->message = no_message;
@@ -386,10 +412,18 @@ int sluice_task_submit_many(sluice_flow_t *f, sluice_task_t **tasks, unsigned n,
 		return SLUICE_EINVAL;
 	if (n == 0)
 		return 0;
+	if (f->sup_died)
+		return SLUICE_ESUPERVISOR;
 	/* Acquire: pairs with the store that made it RUNNING; a stop (store
 	 * of DRAINING by this thread) is seen at once. */
 	if (sl_load_acquire(&f->hdr->state) != SLUICE__FS_RUNNING)
 		return SLUICE_ESTOPPED;
+	uint64_t now = sluice__now_ns();
+	if (now >= f->sup_check_ns) {
+		f->sup_check_ns = sluice__deadline(now, SUP_CHECK_NS);
+		if (sluice__supervisor_gone(f))
+			return SLUICE_ESUPERVISOR;
+	}
 	/* Check every task first, marking them so a task listed twice is
 	 * caught; nothing is submitted if one is bad. */
 	for (unsigned i = 0; i < n; i++) {
@@ -402,7 +436,6 @@ int sluice_task_submit_many(sluice_flow_t *f, sluice_task_t **tasks, unsigned n,
 		t->lstate_ = SLUICE__LT_INFLIGHT; /* marked; put on the list once queued */
 	}
 
-	uint64_t now = sluice__now_ns();
 	uint64_t deadline = sluice__deadline(now, timeout_ns);
 	uint32_t route[SUBMIT_CHUNK];
 	sluice_desc_t descs[SUBMIT_CHUNK];
@@ -431,18 +464,32 @@ int sluice_task_submit_many(sluice_flow_t *f, sluice_task_t **tasks, unsigned n,
 				k++;
 			}
 			unsigned run = k - j, moved = 0;
+			uint64_t t_now = now;
 			while (moved < run) {
-				uint64_t t_now = moved ? sluice__now_ns() : now;
+				/* In slices: a full ring whose workers died with the
+				 * supervisor would never drain. */
 				uint64_t left = deadline > t_now ? deadline - t_now : 0;
-				if (deadline == UINT64_MAX)
-					left = SLUICE_RING_FOREVER;
+				uint64_t slice = left < SUBMIT_SLICE_NS ? left : SUBMIT_SLICE_NS;
 				int rc = sluice_ring_enqueue_bulk_mpmc(&f->prod[s], descs + moved,
-								       run - moved, left);
-				if (rc <= 0) {
-					err = rc < 0 ? rc : SLUICE_ETIMEDOUT;
+								       run - moved, slice);
+				if (rc > 0) {
+					moved += (unsigned)rc;
+					t_now = sluice__now_ns();
+					continue;
+				}
+				if (rc != SLUICE_ETIMEDOUT && rc != 0) {
+					err = rc;
 					break;
 				}
-				moved += (unsigned)rc;
+				if (sluice__supervisor_gone(f)) {
+					err = SLUICE_ESUPERVISOR;
+					break;
+				}
+				if (slice == left) {
+					err = SLUICE_ETIMEDOUT;
+					break;
+				}
+				t_now = sluice__now_ns();
 			}
 			for (unsigned q = 0; q < run; q++) {
 				sluice_task_t *t = tasks[done + j + q];
@@ -473,6 +520,37 @@ int sluice_task_submit(sluice_flow_t *f, sluice_task_t *t, uint64_t timeout_ns)
 	return rc == 1 ? 0 : rc;
 }
 
+/* Spins up to `until` for completions; returns once t is ready or the
+ * spin ran out. */
+static void spin_for(sluice_flow_t *f, sluice_task_t *t, uint64_t until)
+{
+	sluice_desc_t buf[COMP_BATCH];
+	for (unsigned i = 1; t->lstate_ != SLUICE__LT_READY; i++) {
+		int k = sluice_ring_try_dequeue_bulk_mpmc(&f->comp, buf, COMP_BATCH);
+		for (int j = 0; j < k; j++)
+			take_completion(f, &buf[j]);
+		if (k > 0)
+			continue;
+		sl_cpu_relax();
+		if (i % 16 == 0 && sluice__now_ns() >= until)
+			return;
+	}
+}
+
+static int wait_done(sluice_flow_t *f, sluice_task_t *t, bool used_efd, int rc)
+{
+	if (rc == 0) {
+		list_unlink(&f->ready_head, &f->ready_tail, t);
+		t->lstate_ = SLUICE__LT_RETURNED;
+	}
+	/* We may have reset the eventfd while collecting other tasks'
+	 * completions: keep it readable for the caller's event loop (reap
+	 * resets it once it has drained). */
+	if (used_efd && f->efd_mode)
+		sluice__notify(f->client_efd);
+	return rc;
+}
+
 int sluice_task_wait(sluice_flow_t *f, sluice_task_t *t, uint64_t timeout_ns)
 {
 	t = local_task(f, t);
@@ -491,28 +569,60 @@ int sluice_task_wait(sluice_flow_t *f, sluice_task_t *t, uint64_t timeout_ns)
 		return SLUICE_EINVAL;
 	}
 	uint64_t deadline = sluice__deadline(sluice__now_ns(), timeout_ns);
-	sluice_desc_t buf[COMP_BATCH];
+	bool used_efd = false, spun = false;
 	for (;;) {
 		drain_ring(f);
-		if (t->lstate_ == SLUICE__LT_READY) {
-			list_unlink(&f->ready_head, &f->ready_tail, t);
-			t->lstate_ = SLUICE__LT_RETURNED;
-			return 0;
-		}
+		if (t->lstate_ == SLUICE__LT_READY)
+			return wait_done(f, t, used_efd, 0);
 		uint64_t now = sluice__now_ns();
 		if (t->bound_ns_ != 0 && now >= t->bound_ns_) {
-			time_out_locally(f, t);
+			time_out_locally(f, t); /* returned to the caller already */
+			(void)wait_done(f, t, used_efd, SLUICE_ETIMEDOUT);
 			return 0;
 		}
+		if (f->sup_died)
+			return wait_done(f, t, used_efd, SLUICE_ESUPERVISOR);
 		if (now >= deadline)
-			return SLUICE_ETIMEDOUT;
+			return wait_done(f, t, used_efd, SLUICE_ETIMEDOUT);
 		uint64_t until = deadline;
 		if (t->bound_ns_ != 0 && t->bound_ns_ < until)
 			until = t->bound_ns_;
-		uint64_t left = until == UINT64_MAX ? SLUICE_RING_FOREVER : until - now;
-		int k = sluice_ring_dequeue_bulk_mpmc(&f->comp, buf, COMP_BATCH, left);
-		for (int i = 0; i < k; i++)
-			take_completion(f, &buf[i]);
+		if (!spun) {
+			spun = true;
+			spin_for(f, t, until - now < WAIT_SPIN_NS ? until : now + WAIT_SPIN_NS);
+			continue;
+		}
+		/* Sleep on the completion eventfd and the supervisor's pidfd
+		 * together: a completion or the supervisor's death wakes us,
+		 * whatever the timeout. Arming fences and looks at the ring
+		 * again: a completion published after our last look either
+		 * shows up there or writes the eventfd. */
+		int armed = sluice_ring_arm(&f->comp);
+		if (armed == 1)
+			continue;
+		struct pollfd p[2] = {
+			{.fd = f->client_efd, .events = POLLIN},
+			{.fd = f->sup_pidfd, .events = POLLIN},
+		};
+		nfds_t np = f->sup_pidfd >= 0 && !f->sup_reaped ? 2 : 1;
+		uint64_t rel = until == UINT64_MAX ? UINT64_MAX : until - now;
+		if (armed != 0 && rel > (uint64_t)SLUICE_RING_ARMED_POLL_MS * 1000000u)
+			rel = (uint64_t)SLUICE_RING_ARMED_POLL_MS * 1000000u; /* see ring.h */
+		struct timespec ts, *tsp = NULL;
+		if (rel != UINT64_MAX) {
+			ts.tv_sec = (time_t)(rel / 1000000000u);
+			ts.tv_nsec = (long)(rel % 1000000000u);
+			tsp = &ts;
+		}
+		int n = ppoll(p, np, tsp, NULL);
+		used_efd = true;
+		if (n > 0 && (p[0].revents & POLLIN)) {
+			uint64_t v;
+			(void)!read(f->client_efd, &v, sizeof(v));
+		}
+		sluice_ring_disarm(&f->comp);
+		if (n > 0 && np == 2 && p[1].revents != 0)
+			(void)sluice__supervisor_gone(f); /* drained and judged at the top */
 	}
 }
 
@@ -538,6 +648,8 @@ int sluice_flow_reap(sluice_flow_t *f, sluice_task_t **out, unsigned n)
 				out[k++] = t;
 			}
 		}
+		if (k == 0 && f->infl_head != NULL && sluice__supervisor_gone(f))
+			return SLUICE_ESUPERVISOR; /* nothing will come back */
 		if (k == n || !f->efd_mode)
 			return (int)k;
 		/* Drained: reset the eventfd, then arm; the ring's arm fences
@@ -545,8 +657,17 @@ int sluice_flow_reap(sluice_flow_t *f, sluice_task_t **out, unsigned n)
 		 * look either shows up here or writes the eventfd. */
 		uint64_t v;
 		(void)!read(f->client_efd, &v, sizeof(v));
-		if (f->ready_head == NULL && sluice_ring_arm(&f->comp) == 0)
+		if (f->ready_head != NULL)
+			continue;
+		int armed = sluice_ring_arm(&f->comp);
+		if (armed == 0)
 			return (int)k;
+		if (armed == SLUICE_RING_ARMED_POLL) {
+			/* The arming may be missed (ring.h): have the loop come
+			 * back now rather than sleep on it. */
+			sluice__notify(f->client_efd);
+			return (int)k;
+		}
 	}
 }
 

@@ -25,6 +25,15 @@
 #define DEFAULT_MAX_TASKS 1024u
 #define DEFAULT_BLOCK_BUDGET (UINT64_C(64) << 20)
 #define DEFAULT_STOP_GRACE_NS UINT64_C(1000000000)
+#define DEFAULT_RESTART_DELAY_NS UINT64_C(100000000)
+#define DEFAULT_RESTART_MAX_DELAY_NS UINT64_C(5000000000)
+#define DEFAULT_FAIL_DEATHS 5u
+#define DEFAULT_FAIL_WINDOW_NS UINT64_C(10000000000)
+#define DEFAULT_HUNG_GRACE_NS UINT64_C(2000000000)
+/* The client's whole-flow deadline allows each retry this much beyond the
+ * step's timeout and hung grace, for the death to be noticed and the task
+ * to reach a worker again (a restart's on_start included). */
+#define RETRY_SLACK_NS UINT64_C(1000000000)
 /* Largest ring we lay out: the arena's regions are lazily backed, but an
  * absurd capacity is a configuration error, not a wish. */
 #define MAX_RING_BYTES (UINT64_C(4) << 30)
@@ -132,7 +141,8 @@ static uint32_t next_pow2(uint32_t v)
 /* ---- validation -------------------------------------------------------------- */
 
 struct plan {
-	uint32_t nworkers;
+	uint32_t nworkers;   /* worker slots */
+	uint32_t nprocs;     /* worker processes at start */
 	uint32_t lanes;
 	uint32_t max_tasks;
 	uint32_t comp_capacity;
@@ -187,6 +197,7 @@ static int validate(const sluice_flow_opts_t *o, struct plan *p, char *err, size
 	p->stop_grace_ns = o->stop_grace_ns ? o->stop_grace_ns : DEFAULT_STOP_GRACE_NS;
 
 	p->nworkers = 0;
+	p->nprocs = 0;
 	for (uint32_t i = 0; i < o->nsteps; i++) {
 		const sluice_step_t *s = &o->steps[i];
 		if (s->size_of != sizeof(*s))
@@ -221,11 +232,23 @@ static int validate(const sluice_flow_opts_t *o, struct plan *p, char *err, size
 		if (s->max_attempts > SLUICE_STEP_MAX_ATTEMPTS)
 			return bad(err, errlen, "steps[%u].max_attempts: must be 0..%u, got %u ('%s')",
 				   i, SLUICE_STEP_MAX_ATTEMPTS, s->max_attempts, s->name);
-		p->nworkers += s->nprocs;
-		if (p->nworkers > SLUICE_FLOW_MAX_WORKERS)
+		if (s->restart_max_delay_ns != 0 && s->restart_max_delay_ns < s->restart_delay_ns)
+			return bad(err, errlen,
+				   "steps[%u].restart_max_delay_ns: %llu is below restart_delay_ns %llu ('%s')",
+				   i, (unsigned long long)s->restart_max_delay_ns,
+				   (unsigned long long)s->restart_delay_ns, s->name);
+		if (s->fail_deaths > SLUICE_STEP_MAX_FAIL_DEATHS && s->fail_deaths != SLUICE_STEP_NEVER_FAIL)
+			return bad(err, errlen,
+				   "steps[%u].fail_deaths: must be 0..%u or SLUICE_STEP_NEVER_FAIL, got %u ('%s')",
+				   i, SLUICE_STEP_MAX_FAIL_DEATHS, s->fail_deaths, s->name);
+		p->nprocs += s->nprocs;
+		if (p->nprocs > SLUICE_FLOW_MAX_WORKERS)
 			return bad(err, errlen,
 				   "steps[%u].nprocs: the flow's workers would number %u, more than %u",
-				   i, p->nworkers, SLUICE_FLOW_MAX_WORKERS);
+				   i, p->nprocs, SLUICE_FLOW_MAX_WORKERS);
+		/* A step that recycles its workers has a spare slot for the
+		 * replacement, which runs beside the worker it replaces. */
+		p->nworkers += s->nprocs + (s->max_tasks_per_worker ? 1 : 0);
 	}
 	/* Every ring has a lane per possible producer: the clients, the
 	 * supervisor, every worker, and one spare for tools. */
@@ -279,7 +302,14 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
 	uint64_t steps_off = round_up(sizeof(struct sluice__flow_hdr), 64);
 	uint64_t workers_off = steps_off + o->nsteps * sizeof(struct sluice__step_rec);
 	uint64_t clients_off = workers_off + p->nworkers * sizeof(struct sluice__worker_slot);
-	uint64_t flow_size = clients_off + SLUICE__NCLIENTS * sizeof(struct sluice__client_slot);
+	uint64_t scratch_off = round_up(clients_off + SLUICE__NCLIENTS * sizeof(struct sluice__client_slot),
+					64);
+	/* Per worker slot, in[batch_size] and out[batch_size] descriptors. */
+	uint64_t flow_size = scratch_off;
+	for (uint32_t i = 0; i < o->nsteps; i++) {
+		uint32_t nslots = o->steps[i].nprocs + (o->steps[i].max_tasks_per_worker ? 1 : 0);
+		flow_size += (uint64_t)nslots * 2 * o->steps[i].batch_size * sizeof(sluice_desc_t);
+	}
 
 	uint64_t ring_off[SLUICE_FLOW_MAX_STEPS], comp_off[SLUICE__NCLIENTS];
 	uint64_t rings_size = 0;
@@ -356,11 +386,21 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
 		st->condition = s->condition;
 		st->condition_arg = s->condition_arg;
 		st->nprocs = s->nprocs;
+		st->nslots = s->nprocs + (s->max_tasks_per_worker ? 1 : 0);
 		st->batch_size = s->batch_size;
 		st->capacity = s->capacity ? s->capacity : DEFAULT_CAPACITY;
 		st->max_attempts = s->max_attempts ? s->max_attempts : 1;
 		st->batch_timeout_ns = s->batch_timeout_ns;
 		st->task_timeout_ns = s->task_timeout_ns;
+		st->restart_delay_ns = s->restart_delay_ns ? s->restart_delay_ns : DEFAULT_RESTART_DELAY_NS;
+		st->restart_max_delay_ns = s->restart_max_delay_ns ? s->restart_max_delay_ns
+								   : DEFAULT_RESTART_MAX_DELAY_NS;
+		if (st->restart_max_delay_ns < st->restart_delay_ns)
+			st->restart_max_delay_ns = st->restart_delay_ns;
+		st->fail_deaths = s->fail_deaths ? s->fail_deaths : DEFAULT_FAIL_DEATHS;
+		st->fail_window_ns = s->fail_window_ns ? s->fail_window_ns : DEFAULT_FAIL_WINDOW_NS;
+		st->hung_grace_ns = s->hung_grace_ns ? s->hung_grace_ns : DEFAULT_HUNG_GRACE_NS;
+		st->max_tasks_per_worker = s->max_tasks_per_worker;
 		st->first_worker = w;
 		st->ring_mem = rings + ring_off[i];
 		st->ring_size = p->step_ring_size[i];
@@ -376,6 +416,13 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
 		r->has_condition = st->condition != NULL;
 		r->ring_off = ring_off[i];
 		r->ring_size = st->ring_size;
+		r->nslots = st->nslots;
+		r->fail_deaths = st->fail_deaths;
+		r->restart_delay_ns = st->restart_delay_ns;
+		r->restart_max_delay_ns = st->restart_max_delay_ns;
+		r->fail_window_ns = st->fail_window_ns;
+		r->hung_grace_ns = st->hung_grace_ns;
+		r->max_tasks_per_worker = st->max_tasks_per_worker;
 
 		sluice_ring_config_t rcfg = {.size_of = sizeof(rcfg), .kind = SLUICE_RING_MPMC,
 					     .capacity = st->capacity, .lanes = p->lanes};
@@ -384,9 +431,15 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
 			bad(err, errlen, "steps[%u]: ring format: %s", i, sluice_strerror(rc));
 			return rc;
 		}
-		for (uint32_t k = 0; k < s->nprocs; k++, w++) {
-			f->wslots[w].step = i;
-			f->wslots[w].index = k;
+		for (uint32_t k = 0; k < st->nslots; k++, w++) {
+			struct sluice__worker_slot *ws = &f->wslots[w];
+			ws->step = i;
+			ws->index = k;
+			/* Plain-equivalent stores: nobody else maps the arena. */
+			sl_store_relaxed(&ws->position, k < st->nprocs ? k : SLUICE__NO_POSITION);
+			ws->scratch_n = st->batch_size;
+			ws->scratch_off = scratch_off;
+			scratch_off += 2 * (uint64_t)st->batch_size * sizeof(sluice_desc_t);
 		}
 	}
 	for (uint32_t c = 0; c < SLUICE__NCLIENTS; c++) {
@@ -413,6 +466,27 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
 		return rc;
 	}
 	return 0;
+}
+
+/* The client's own deadline for a task: only when every step bounds its
+ * time. A step that retries allows each retry its timeout, its hung grace
+ * (the worker is killed only then) and a slack for the task to reach a
+ * worker again. */
+static void set_client_bound(sluice_flow_t *f)
+{
+	uint64_t sum = 0;
+	bool bounded = true;
+	for (uint32_t i = 0; i < f->nsteps; i++) {
+		const struct sluice__step *st = &f->steps[i];
+		uint64_t t = st->task_timeout_ns;
+		uint64_t retry = t + st->hung_grace_ns + RETRY_SLACK_NS;
+		/* Terms bounded (2^48), 255 attempts, 16 steps: no overflow. */
+		if (t == 0 || t > (UINT64_C(1) << 48) || st->hung_grace_ns > (UINT64_C(1) << 48))
+			bounded = false;
+		else
+			sum += t + (uint64_t)(st->max_attempts - 1) * retry;
+	}
+	f->client_bound_ns = bounded ? sum + SLUICE__CLIENT_MARGIN_NS : 0;
 }
 
 int sluice_flow_create(const sluice_flow_opts_t *opts, sluice_flow_t **out, char *err,
@@ -448,21 +522,10 @@ int sluice_flow_create(const sluice_flow_opts_t *opts, sluice_flow_t **out, char
 	f->sup_efd = -1;
 	f->client_efd = -1;
 
-	/* The client's own deadline for a task: only when every step bounds
-	 * its time. */
-	uint64_t sum = 0;
-	bool bounded = true;
-	for (uint32_t i = 0; i < opts->nsteps; i++) {
-		uint64_t t = opts->steps[i].task_timeout_ns;
-		if (t == 0 || t > UINT64_MAX / (2 * SLUICE_FLOW_MAX_STEPS))
-			bounded = false;
-		else
-			sum += t;
-	}
-	f->client_bound_ns = bounded ? sum + SLUICE__CLIENT_MARGIN_NS : 0;
-
 	rc = layout(f, opts, p, err, errlen);
 	free(p);
+	if (rc == 0)
+		set_client_bound(f);
 	if (rc == 0) {
 		f->client_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (f->client_efd < 0) {
@@ -517,15 +580,15 @@ int sluice_flow_step_stats(const sluice_flow_t *f, uint32_t step, sluice_step_st
 		return SLUICE_EINVAL;
 	memset(out, 0, sizeof(*out));
 	const struct sluice__step *st = &f->steps[step];
+	const struct sluice__step_rec *rec = &f->step_recs[step];
 	out->workers = st->nprocs;
-	for (uint32_t k = 0; k < st->nprocs; k++) {
+	for (uint32_t k = 0; k < st->nslots; k++) {
 		struct sluice__worker_slot *ws = &f->wslots[st->first_worker + k];
-		/* Relaxed: counters for display, each with one writer. */
+		/* Relaxed: counters for display, each with one writer (a slot's
+		 * processes write its counters one after the other). */
 		uint32_t s = sl_load_relaxed(&ws->state);
-		if (s == SLUICE__WS_STARTING || s == SLUICE__WS_READY)
+		if (s == SLUICE__WS_STARTING || s == SLUICE__WS_READY || s == SLUICE__WS_RETIRING)
 			out->workers_live++;
-		if (s == SLUICE__WS_DEAD)
-			out->worker_deaths++;
 		out->tasks += sl_load_relaxed(&ws->tasks);
 		out->batches += sl_load_relaxed(&ws->batches);
 		out->handler_errors += sl_load_relaxed(&ws->handler_errors);
@@ -535,6 +598,15 @@ int sluice_flow_step_stats(const sluice_flow_t *f, uint32_t step, sluice_step_st
 		if (mb > out->max_batch)
 			out->max_batch = mb;
 	}
+	/* Relaxed: the supervisor's counters, one writer. */
+	out->worker_deaths = sl_load_relaxed(&rec->deaths);
+	out->restarts = sl_load_relaxed(&rec->restarts);
+	out->recycled = sl_load_relaxed(&rec->recycled);
+	out->hung_kills = sl_load_relaxed(&rec->hung_kills);
+	out->failed = sl_load_relaxed(&rec->failed);
+	out->requeued = sl_load_relaxed(&rec->requeued);
+	out->retried = sl_load_relaxed(&rec->retried);
+	out->worker_died = sl_load_relaxed(&rec->worker_died);
 	return 0;
 }
 
@@ -542,11 +614,33 @@ int64_t sluice_flow_worker_pid(const sluice_flow_t *f, uint32_t step, uint32_t i
 {
 	if (f == NULL || step >= f->nsteps || index >= f->steps[step].nprocs)
 		return SLUICE_EINVAL;
-	/* Relaxed: a snapshot; the supervisor stores it once after fork. */
-	return sl_load_relaxed(&f->wslots[f->steps[step].first_worker + index].pid);
+	const struct sluice__step *st = &f->steps[step];
+	/* Relaxed: a snapshot. The slot serving position `index` (during a
+	 * hand-over, the replacement rather than the retiring worker); else
+	 * the slot that served it at start. */
+	int64_t any = -1;
+	for (uint32_t k = 0; k < st->nslots; k++) {
+		struct sluice__worker_slot *ws = &f->wslots[st->first_worker + k];
+		if (sl_load_relaxed(&ws->position) != index)
+			continue;
+		uint32_t s = sl_load_relaxed(&ws->state);
+		int64_t pid = sl_load_relaxed(&ws->pid);
+		if (s != SLUICE__WS_RETIRING && s != SLUICE__WS_EXITED && pid != 0)
+			return pid;
+		if (any < 0)
+			any = pid;
+	}
+	if (any >= 0)
+		return any;
+	return sl_load_relaxed(&f->wslots[st->first_worker + index].pid);
 }
 
 int64_t sluice_flow_supervisor_pid(const sluice_flow_t *f)
 {
 	return f->sup_pid;
+}
+
+int sluice_flow_supervisor_pidfd(const sluice_flow_t *f)
+{
+	return f == NULL ? -1 : f->sup_pidfd;
 }

@@ -43,12 +43,19 @@ struct sluice__step {
 	bool (*condition)(void *arg, const sluice_item_t *task);
 	void *condition_arg;
 	uint32_t nprocs;
+	uint32_t nslots;     /* worker slots: nprocs, + 1 spare with max_tasks_per_worker */
 	uint32_t batch_size;
 	uint32_t capacity;
 	uint32_t max_attempts;
 	uint32_t first_worker;
+	uint32_t fail_deaths;
 	uint64_t batch_timeout_ns;
 	uint64_t task_timeout_ns;
+	uint64_t restart_delay_ns;
+	uint64_t restart_max_delay_ns;
+	uint64_t fail_window_ns;
+	uint64_t hung_grace_ns;
+	uint64_t max_tasks_per_worker;
 	void *ring_mem;      /* in the arena */
 	uint64_t ring_size;
 };
@@ -56,7 +63,7 @@ struct sluice__step {
 struct sluice_flow {
 	char name[64];
 	uint32_t nsteps;
-	uint32_t nworkers;
+	uint32_t nworkers;   /* worker slots over all steps (see struct sluice__step) */
 	uint32_t nclients;
 	uint32_t max_tasks;
 	uint32_t tasks_per_client;
@@ -82,6 +89,9 @@ struct sluice_flow {
 	int client_efd;      /* completion eventfd of client 0 */
 	bool started;        /* start was called (successfully or not) */
 	bool sup_reaped;
+	bool sup_died;       /* the supervisor exited before the flow stopped */
+	bool sup_cleaned;    /* ... and its workers' tasks were completed here */
+	uint64_t sup_check_ns; /* submit looks at the supervisor's pidfd again from then */
 
 	/* Client 0's state. */
 	uint32_t client;
@@ -115,14 +125,25 @@ uint32_t sluice__route(const sluice_flow_t *f, uint32_t from, const sluice_item_
  * Returns its address (NULL for NONE) in *ptr and its capacity in *cap. */
 bool sluice__block_ok(const sluice_flow_t *f, uint32_t blk, uint64_t len, uint32_t owner,
 		      void **ptr, uint64_t *cap);
-/* The step that worker w (< nworkers) belongs to, from the process-local
- * step table. */
+/* The step that worker slot w (< nworkers) belongs to, from the
+ * process-local step table. */
 static inline uint32_t sluice__worker_step(const sluice_flow_t *f, uint32_t w)
 {
 	for (uint32_t s = 0; s < f->nsteps; s++)
-		if (w < f->steps[s].first_worker + f->steps[s].nprocs)
+		if (w < f->steps[s].first_worker + f->steps[s].nslots)
 			return s;
 	return 0;
+}
+/* Worker slot w's scratch in the arena: the descriptors it took (in) and
+ * the ones it is sending on (out), scratch_n each. The offsets were
+ * written by create, before any other process existed. */
+static inline sluice_desc_t *sluice__scratch_in(const sluice_flow_t *f, uint32_t w)
+{
+	return (sluice_desc_t *)((char *)f->hdr + f->wslots[w].scratch_off);
+}
+static inline sluice_desc_t *sluice__scratch_out(const sluice_flow_t *f, uint32_t w)
+{
+	return sluice__scratch_in(f, w) + f->wslots[w].scratch_n;
 }
 /* The client slot owning task-table slot `slot` (< max_tasks). */
 static inline uint32_t sluice__slot_client(const sluice_flow_t *f, uint32_t slot)
@@ -133,20 +154,80 @@ static inline uint32_t sluice__slot_client(const sluice_flow_t *f, uint32_t slot
 /* ---- client (runtime/client.c) ---- */
 int sluice__client_init(sluice_flow_t *f);
 void sluice__client_fini(sluice_flow_t *f);
+/* Takes whatever is on the client's completion ring (into the ready list;
+ * released tasks are freed). Never blocks. */
+void sluice__client_drain(sluice_flow_t *f);
 
 /* ---- worker (runtime/worker.c) ---- */
 __attribute__((noreturn)) void sluice__worker_main(sluice_flow_t *f, uint32_t w);
 
-/* ---- supervisor (runtime/supervisor.c) ---- */
+/* ---- recovery (runtime/recovery.c) ---- */
 /* sluice__sweep's queued_step: every step, or none. */
 #define SLUICE__SWEEP_ALL_QUEUED UINT32_C(0xfffffffe)
 #define SLUICE__SWEEP_NO_QUEUED UINT32_C(0xffffffff)
 /* Completes, with `status` and `message`, every entry QUEUED at
- * queued_step (a step index, or one of the two above) or HELD by a worker w
- * with dead[w] set (dead may be NULL), queuing the completions through
- * comp[client]. Races with live workers only by CAS: whoever wins an entry
- * owns it. Returns how many it completed. */
+ * queued_step (a step index, or one of the two above), and, with
+ * all_held, every HELD entry (only when no worker runs any more: the
+ * final sweeps), undoing a dead holder's half-done conclusion first
+ * (sluice__settle_held), queuing the completions through comp[client].
+ * Races with live workers only by CAS: whoever wins an entry owns it.
+ * Returns how many it completed. */
 uint32_t sluice__sweep(sluice_flow_t *f, sluice_ring_producer_t *comp, uint32_t queued_step,
-		       const bool *dead, unsigned status, const char *message);
+		       bool all_held, unsigned status, const char *message);
+
+/* For the winner of entry `slot`, just moved by CAS out of HELD(worker,
+ * held_gen) of a dead worker (or out of HELD(supervisor, held_gen + 1) of
+ * a supervisor that died recovering it): undoes what the worker's journal
+ * says it began. The desc names the result the task came with again; that
+ * block is the client's again; a result block the worker had already
+ * handed to the client is the worker's again (its reclaim frees it). A
+ * stale or settled journal is left alone. */
+void sluice__settle_held(sluice_flow_t *f, uint32_t slot, uint32_t held_gen);
+
+/* Queues the completion of entry `slot` (DONE(client) at generation gen,
+ * desc and message written) on the client's completion ring through
+ * comp[client]. Never blocks for long: the ring holds every task of its
+ * client; a completion that cannot be queued is counted in
+ * hdr->lost_completions. */
+void sluice__send_completion(sluice_flow_t *f, sluice_ring_producer_t *comp, uint32_t slot,
+			     uint32_t gen);
+
+/* How a recovery of a dead worker ends the tasks it finds. */
+struct sluice__recovery {
+	sluice_flow_t *f;
+	sluice_ring_producer_t *comp;  /* per client: completion lanes */
+	/* RUN: the flow goes on; entries taken but not run are queued again
+	 * through requeue() (the entry is QUEUED(step) at generation gen, its
+	 * desc written), held ones retried or completed.
+	 * STOP: the flow is stopping: taken and held entries complete with
+	 * FLOW_STOPPED (or are left QUEUED for the final sweep). */
+	bool run;
+	bool step_failed;  /* the dead worker's step failed: held tasks end STEP_FAILED */
+	bool hung;         /* it was killed as hung: its overdue tasks end TIMEOUT */
+	bool scan_held;    /* look for its HELD entries (false: a sweep of every
+			    * HELD entry follows, which settles them) */
+	void (*requeue)(void *arg, uint32_t step, uint32_t slot, uint32_t gen);
+	void *arg;
+	const char *why;   /* "step 'x' worker 1 was killed by signal 9" */
+	/* Out: what it did. */
+	uint32_t requeued, retried, died, republished;
+};
+
+/* Recovers what dead (reaped) worker slot w had: entries it took off its
+ * ring but did not claim (its intent record and in[]), entries it moved on
+ * but did not publish (out[]: queued again, or their completions sent
+ * again), entries it held (settled, then retried up to max_attempts or
+ * completed). Then reclaims its blocks, frees its ring lanes and clears
+ * its scratch. Every move is a CAS that bumps the generation, so a copy a
+ * live worker may hold fails its claim: never lost, never run twice. The
+ * supervisor's thread (or the client's after the supervisor died, with
+ * run = false); concurrently with live workers and the client. */
+void sluice__recover_worker(struct sluice__recovery *R, uint32_t w);
+
+/* ---- supervisor (runtime/supervisor.c), the client's side ---- */
+/* True once the supervisor exited before the flow stopped (it is then
+ * reaped here). Looks at its pidfd (one poll(2) with no timeout) unless
+ * that is already known. The client's thread. */
+bool sluice__supervisor_gone(sluice_flow_t *f);
 
 #endif

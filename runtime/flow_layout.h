@@ -3,15 +3,19 @@
  *
  *	region 1  flow    struct sluice__flow_hdr, then the step table
  *	                  (struct sluice__step_rec[nsteps]), the worker slots
- *	                  (struct sluice__worker_slot[nworkers]) and the client
- *	                  slots (struct sluice__client_slot[nclients])
+ *	                  (struct sluice__worker_slot[nworkers]), the client
+ *	                  slots (struct sluice__client_slot[nclients]), then
+ *	                  each worker slot's scratch: the descriptors it took
+ *	                  (in[batch_size]) and the ones it is sending on
+ *	                  (out[batch_size]), where the supervisor finds them
+ *	                  after the worker died
  *	region 2  tasks   struct sluice__task_entry[max_tasks]
  *	region 3  blocks  the block allocator (shm/blocks.h)
  *	region 4  rings   per step an MPMC ring of descriptors, then per client
  *	                  an MPMC completion ring, each 64-byte aligned
  *
- * Health is, in this slice, the counters of the worker slots and the flow
- * header; a region of its own comes with the inspector.
+ * Health is, for now, the counters of the worker slots, the step records
+ * and the flow header; a region of its own comes with the inspector.
  *
  * Everything is an offset, an index or a counter. The geometry (header
  * line 0, step table, slot identities) is written once by the creator
@@ -28,10 +32,11 @@
 
 #include <sluice/desc.h>
 #include <sluice/flow.h>
+#include <sluice/ring.h>
 #include "base/atomic.h"
 
 #define SLUICE_FLOW_MAGIC UINT64_C(0x31574f4c46554c53) /* "SLUFLOW1" little-endian */
-#define SLUICE_FLOW_LAYOUT_VERSION 1u
+#define SLUICE_FLOW_LAYOUT_VERSION 2u
 
 enum sluice__region {
 	SLUICE__REGION_FLOW = 1,
@@ -51,9 +56,12 @@ enum sluice__flow_state {
 	SLUICE__FS_STOPPED = 6,      /* every worker reaped, the supervisor exits */
 };
 
-/* Worker slot states. STARTING, READY, FAILED and EXITED are written by the
- * worker; DEAD by the supervisor once it reaped a worker that did not exit
- * cleanly (only after the worker is gone: one writer at a time). */
+/* Worker slot states. STARTING, READY, RETIRING, FAILED and EXITED are
+ * written by the worker; DEAD by the supervisor once it reaped a worker
+ * that did not exit cleanly (only after the worker is gone: one writer at a
+ * time), NONE by the supervisor before it forks a process into the slot
+ * again. A slot is a place for one process at a time; a restart forks a new
+ * process into the same slot (same ring lanes, same block owner id). */
 enum sluice__worker_state {
 	SLUICE__WS_NONE = 0,
 	SLUICE__WS_STARTING = 1,
@@ -61,6 +69,7 @@ enum sluice__worker_state {
 	SLUICE__WS_FAILED = 3,       /* on_start failed: start_rc, message */
 	SLUICE__WS_EXITED = 4,       /* ran on_stop and exited */
 	SLUICE__WS_DEAD = 5,         /* died or was killed; exit_status says how */
+	SLUICE__WS_RETIRING = 6,     /* ran max_tasks_per_worker tasks: wants a replacement */
 };
 
 /* Ids of the processes of a flow, as ring-lane and block owners (non-zero,
@@ -98,6 +107,8 @@ enum sluice__task_state {
 #define SLUICE__TW(state, owner, gen)                                          \
 	(((uint64_t)(uint32_t)(gen) << 32) | ((uint64_t)((owner) & 0xffffffu) << 8) | \
 	 (uint64_t)(uint8_t)(state))
+/* HELD by the supervisor: a transient state of its recovery. */
+#define SLUICE__HELD_SUPERVISOR UINT32_C(0xffffff)
 #define SLUICE__TW_STATE(w) ((unsigned)((w) & 0xffu))
 #define SLUICE__TW_OWNER(w) ((uint32_t)(((w) >> 8) & 0xffffffu))
 #define SLUICE__TW_GEN(w) ((uint32_t)((w) >> 32))
@@ -113,9 +124,28 @@ enum sluice__task_state {
 struct sluice__task_entry {
 	/* Written by the entry's owner of the moment (see the state word). */
 	sluice_desc_t desc;
-	/* Line 1: the state word alone. */
+	/* Line 1: the state word, and the holder's journal. */
 	_Atomic uint64_t state;
-	uint64_t _pad[7];
+	/* The journal: written by the worker holding the entry (HELD, at
+	 * generation j_gen) when it starts to conclude the task, before it
+	 * changes a block's owner or the desc; read only by the supervisor
+	 * (or the client after the supervisor died), only after that worker
+	 * died and the reader won the entry from HELD(worker, j_gen) by CAS.
+	 * It says what to undo: the result the task came to this step with,
+	 * which the worker may have taken over to free, and the new result it
+	 * may have handed to the client. A journal whose j_gen is not the
+	 * generation the entry is held under is stale. */
+	uint32_t j_gen;          /* 0: none (a HELD generation is never 0) */
+	uint32_t j_worker;       /* the worker holding it */
+	uint32_t j_result_block; /* the result the task came with, or NONE */
+	uint32_t j_result_len;
+	uint32_t j_new_block;    /* the result block this step made, or NONE */
+	/* The HELD generation in which the holder handed the task to
+	 * handle(): written just before the call. A task held by a dead
+	 * worker whose j_ran is not its HELD generation never ran there: it
+	 * is queued again without using up a run. */
+	uint32_t j_ran;
+	uint64_t _pad[4];
 	/* Lines 2-3: the handler's (or sluice's) message, NUL-terminated;
 	 * written by the owner before DONE, read by the client after. */
 	char message[SLUICE_TASK_MESSAGE_MAX];
@@ -147,13 +177,15 @@ struct sluice__flow_hdr {
 	_Atomic uint64_t start_deadline_ns; /* CLOCK_MONOTONIC; client, before forking */
 	_Atomic uint64_t stop_deadline_ns;  /* CLOCK_MONOTONIC; client, before DRAINING */
 	_Atomic uint64_t lost_completions;  /* supervisor: completions it could not queue */
-	uint64_t _pad2[3];
+	_Atomic uint64_t leaked_blocks;     /* client: blocks the audit at stop found leaked */
+	uint64_t _pad2[2];
 	/* Lines 4-7: why start failed; written by the supervisor before
 	 * state = START_FAILED (release), read by the client after (acquire). */
 	char message[256];
 };
 
 struct sluice__step_rec {
+	/* Lines 0-2: the validated definition, written once by create. */
 	char name[SLUICE_STEP_NAME_MAX];
 	uint32_t nprocs;
 	uint32_t batch_size;
@@ -165,19 +197,50 @@ struct sluice__step_rec {
 	uint32_t has_condition;
 	uint64_t ring_off;       /* from the rings region's base */
 	uint64_t ring_size;
-	uint8_t _pad[40];
+	uint32_t nslots;         /* worker slots: nprocs, + 1 spare with max_tasks_per_worker */
+	uint32_t fail_deaths;
+	uint64_t restart_delay_ns;
+	uint64_t restart_max_delay_ns;
+	uint64_t fail_window_ns;
+	uint64_t hung_grace_ns;
+	uint64_t max_tasks_per_worker;
+	uint64_t _pad1[7];
+	/* Line 3: health, written by the supervisor alone (relaxed). */
+	_Atomic uint32_t failed;     /* 1 once the step failed */
+	_Atomic uint32_t deaths;     /* workers that died, since start */
+	_Atomic uint32_t restarts;   /* processes forked to replace dead ones */
+	_Atomic uint32_t recycled;   /* workers replaced after max_tasks_per_worker */
+	_Atomic uint32_t hung_kills; /* workers killed for a task past timeout + grace */
+	uint32_t _pad2;
+	_Atomic uint64_t requeued;   /* taken by a dead worker, never run: queued again */
+	_Atomic uint64_t retried;    /* held by a dead worker: run again */
+	_Atomic uint64_t worker_died; /* completed with WORKER_DIED (or TIMEOUT, hung) */
+	uint64_t _pad3[2];
 };
 
+/* A position no worker serves (the spare slot, a retired worker). */
+#define SLUICE__NO_POSITION UINT32_MAX
+
 struct sluice__worker_slot {
-	/* Line 0: identity (step, index: written once by create), life. */
+	/* Line 0: identity (step, index, scratch: written once by create),
+	 * life. */
 	uint32_t step;
-	uint32_t index;
-	_Atomic uint32_t pid;        /* supervisor, after fork */
+	uint32_t index;              /* the position it serves at start (spare: nprocs) */
+	_Atomic uint32_t pid;        /* supervisor, after fork: the slot's latest process */
 	_Atomic uint32_t state;      /* enum sluice__worker_state */
 	_Atomic int32_t start_rc;    /* worker: on_start's code, before FAILED */
 	_Atomic int32_t exit_status; /* supervisor: the wait status, before DEAD/after reap */
 	_Atomic uint32_t reaped;     /* supervisor: 1 once reaped */
-	uint32_t _pad0[9];
+	/* supervisor: the pid while the process may run; 0 before it is reaped,
+	 * so a pidfd opened on a pid read here, with the pid read here again
+	 * afterwards, names this slot's process (tests signal workers so). */
+	_Atomic uint32_t live_pid;
+	_Atomic uint32_t position;   /* supervisor, before fork: index it serves, or NO_POSITION */
+	_Atomic uint32_t retire_go;  /* supervisor: 1 = the replacement is ready, leave */
+	_Atomic uint32_t incarnation; /* supervisor: processes forked into the slot */
+	uint32_t scratch_n;          /* descriptors in each of in[] and out[]: batch_size */
+	uint64_t scratch_off;        /* from the flow region's base: in[scratch_n], out[scratch_n] */
+	uint64_t _pad0;
 	/* Line 1: counters, written by the worker alone (relaxed). */
 	_Atomic uint64_t tasks;
 	_Atomic uint64_t batches;
@@ -186,7 +249,20 @@ struct sluice__worker_slot {
 	_Atomic uint64_t bad_descriptors;
 	_Atomic uint32_t max_batch;
 	uint32_t _pad1[5];
-	/* Lines 2-3: on_start's message, written by the worker before FAILED. */
+	/* Line 2: recovery state, written by the worker (relaxed), read by the
+	 * supervisor once the worker is dead (busy_*: also while it runs, a
+	 * snapshot for the hung check).
+	 *   intent  what it took off its step's ring into in[] (ring.h)
+	 *   nout    out[0 .. nout) are descriptors of entries it moved on (or
+	 *           is about to: each is recorded before its CAS) that it has
+	 *           not yet published on their rings */
+	sluice_ring_intent_t intent;
+	_Atomic uint32_t nout;
+	uint32_t _pad2;
+	_Atomic uint64_t busy_deadline; /* earliest deadline of the tasks in handle(); 0 outside */
+	_Atomic uint64_t busy_since;    /* when that handle() call began */
+	uint64_t _pad3[3];
+	/* Lines 3-4: on_start's message, written by the worker before FAILED. */
 	char message[128];
 };
 
@@ -203,15 +279,19 @@ struct sluice__client_slot {
 
 _Static_assert(sizeof(struct sluice__task_entry) == 256, "task entry layout");
 _Static_assert(offsetof(struct sluice__task_entry, state) == 64, "task entry layout");
+_Static_assert(offsetof(struct sluice__task_entry, j_gen) == 72, "task entry layout");
 _Static_assert(offsetof(struct sluice__task_entry, message) == 128, "task entry layout");
 _Static_assert(offsetof(struct sluice__flow_hdr, name) == 72, "flow header layout");
 _Static_assert(offsetof(struct sluice__flow_hdr, state) == 192, "flow header layout");
 _Static_assert(offsetof(struct sluice__flow_hdr, message) == 256, "flow header layout");
 _Static_assert(sizeof(struct sluice__flow_hdr) == 512, "flow header layout");
-_Static_assert(sizeof(struct sluice__step_rec) == 128, "step record layout");
+_Static_assert(offsetof(struct sluice__step_rec, failed) == 192, "step record layout");
+_Static_assert(sizeof(struct sluice__step_rec) == 256, "step record layout");
+_Static_assert(offsetof(struct sluice__worker_slot, scratch_off) == 48, "worker slot layout");
 _Static_assert(offsetof(struct sluice__worker_slot, tasks) == 64, "worker slot layout");
-_Static_assert(offsetof(struct sluice__worker_slot, message) == 128, "worker slot layout");
-_Static_assert(sizeof(struct sluice__worker_slot) == 256, "worker slot layout");
+_Static_assert(offsetof(struct sluice__worker_slot, intent) == 128, "worker slot layout");
+_Static_assert(offsetof(struct sluice__worker_slot, message) == 192, "worker slot layout");
+_Static_assert(sizeof(struct sluice__worker_slot) == 320, "worker slot layout");
 _Static_assert(sizeof(struct sluice__client_slot) == 64, "client slot layout");
 
 #endif

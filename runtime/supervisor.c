@@ -1,16 +1,21 @@
 /* Processes of a flow: start (fork the supervisor), the supervisor's epoll
- * loop, stop, and the sweeps that complete tasks nobody will finish.
+ * loop with its restarts, hung-worker kills and recycling, and stop.
+ * What happens to a dead worker's tasks is runtime/recovery.c.
  *
  * The supervisor is single-threaded at every fork (it never makes a
  * thread). It watches, in one epoll set:
  *   - a doorbell eventfd: workers ring it after writing their slot state
- *     (ready, on_start failed), the client after asking for a stop;
+ *     (ready, on_start failed, retiring), the client after asking for a
+ *     stop;
  *   - the client with a pidfd: when the client dies the flow stops at once;
  *   - every worker with a pidfd: a death is noticed at once, reaped with
  *     waitid(P_PIDFD) and logged with its cause.
- * and uses the epoll timeout for its deadlines (start, drain, stop grace)
- * and ticks (1 ms while draining, 10 ms while stopping or while a step has
- * no live worker). An idle running flow has no tick.
+ * and uses the epoll timeout for its deadlines (start, drain, stop grace,
+ * restarts, the next hung check) and ticks (1 ms while draining or while
+ * recovered tasks wait for room on their ring, 10 ms while stopping or
+ * while a step is failed). An idle running flow has no tick, except one
+ * hung check per hung_grace_ns (min over steps) when a step has a task
+ * timeout.
  *
  * Phases (hdr->state, a futex word the client waits on):
  *   STARTING -> RUNNING       every worker reported READY in time
@@ -26,12 +31,30 @@
  *   STOPPING -> STOPPED       every worker reaped; what is still QUEUED or
  *                             HELD is completed with FLOW_STOPPED
  *
- * A worker that dies while the flow runs is not restarted in this slice
- * (issue 5): its blocks are reclaimed, its ring lanes released, and the
- * tasks it held completed with WORKER_DIED. A step left with no live worker
- * is marked failed: what is queued for it completes with STEP_FAILED.
- * Recovery of a descriptor taken off a ring but not yet claimed (the window
- * the intent record of docs/RUNTIME.md closes) is also issue 5.
+ * A worker slot is a place for one process at a time (its ring lanes and
+ * block owner id are the slot's). Slot states, supervisor-local:
+ *   IDLE     no process, nothing planned (a spare; a retired worker's slot)
+ *   LIVE     forked, not yet reaped
+ *   RESTART  its process died; a new one is forked at restart_at
+ *
+ * A death while RUNNING or DRAINING: logged with its cause; the tasks are
+ * recovered (runtime/recovery.c); the step's death count within
+ * fail_window_ns decides: fail_deaths reached -> the step fails (its live
+ * workers are killed, nothing of it is restarted, its queued and new tasks
+ * complete with STEP_FAILED); else the slot restarts after restart_delay_ns
+ * doubled per earlier death in the window, up to restart_max_delay_ns.
+ * Restarts of one slot are therefore never closer than restart_delay_ns:
+ * no fork storm.
+ *
+ * Hung workers: a worker still in handle() hung_grace_ns past the earliest
+ * deadline of the tasks it holds (its slot's busy_deadline) is killed and
+ * handled as dead.
+ *
+ * Recycling: a worker that has run max_tasks_per_worker tasks says
+ * RETIRING and goes on serving; the supervisor forks its replacement into
+ * a free slot of the step (the spare), and once that one is READY tells the
+ * old one to leave (retire_go); it finishes its batch, runs on_stop and
+ * exits cleanly. The step's capacity never drops.
  */
 #define _GNU_SOURCE
 #include <sluice/flow.h>
@@ -59,62 +82,16 @@
 #define TAG_WORKER 2u
 /* Extra time the client gives the supervisor beyond its own deadlines. */
 #define CLIENT_MARGIN_NS UINT64_C(3000000000)
-#define COMPLETION_TRY_NS UINT64_C(100000000)
+#define MSEC UINT64_C(1000000)
+/* A fork that failed (EAGAIN, ENOMEM) is tried again after this long at
+ * least. */
+#define FORK_RETRY_NS (100 * MSEC)
+/* Death timestamps kept per step when its fail_deaths is NEVER: enough to
+ * double any delay to its maximum. */
+#define DEATH_LOG_NEVER 64u
 
 #define SWEEP_ALL_QUEUED SLUICE__SWEEP_ALL_QUEUED
 #define SWEEP_NO_QUEUED SLUICE__SWEEP_NO_QUEUED
-
-/* ---- sweeps ------------------------------------------------------------------------- */
-
-uint32_t sluice__sweep(sluice_flow_t *f, sluice_ring_producer_t *comp, uint32_t queued_step,
-		       const bool *dead, unsigned status, const char *message)
-{
-	uint32_t n = 0;
-	for (uint32_t slot = 0; slot < f->max_tasks; slot++) {
-		struct sluice__task_entry *e = &f->tasks[slot];
-		/* Acquire: pairs with the release CAS that made it QUEUED or
-		 * HELD, so its desc is visible if we win it. */
-		uint64_t w = sl_load_acquire(&e->state);
-		unsigned st = SLUICE__TW_STATE(w);
-		uint32_t owner = SLUICE__TW_OWNER(w);
-		bool take = false;
-		if (st == SLUICE__TS_QUEUED)
-			take = queued_step == SWEEP_ALL_QUEUED || owner == queued_step;
-		else if (st == SLUICE__TS_HELD)
-			take = dead != NULL && owner < f->nworkers && dead[owner];
-		if (!take)
-			continue;
-		uint32_t c = sluice__slot_client(f, slot);
-		uint32_t gen = SLUICE__TW_GEN(w) + 1;
-		/* acq_rel: we own the entry from here; a worker that still has a
-		 * copy of its descriptor fails its CAS (generation moved). */
-		if (!sl_cas_acq_rel(&e->state, &w, SLUICE__TW(SLUICE__TS_DONE, c, gen)))
-			continue;
-		sluice_desc_t *d = &e->desc;
-		void *p;
-		uint64_t cap;
-		if (!sluice__block_ok(f, d->result_block, d->result_len, SLUICE__OWNER_CLIENT(c), &p,
-				      &cap)) {
-			d->result_block = SLUICE_BLOCK_NONE;
-			d->result_len = 0;
-		}
-		d->task_id = SLUICE__TASK_ID(gen, slot);
-		d->slot = slot;
-		d->client = c;
-		d->status = (uint16_t)status;
-		snprintf(e->message, sizeof(e->message), "%s", message);
-		/* The enqueue publishes desc and message (release) to the
-		 * client's dequeue. The ring holds every task of its client,
-		 * so it has room unless shared memory was scribbled on. */
-		int rc = 0;
-		for (int tries = 0; rc <= 0 && tries < 10; tries++)
-			rc = sluice_ring_enqueue_mpmc(&comp[c], d, COMPLETION_TRY_NS);
-		if (rc <= 0)
-			sl_fetch_add_relaxed(&f->hdr->lost_completions, 1);
-		n++;
-	}
-	return n;
-}
 
 /* Any task QUEUED or HELD? */
 static bool in_flight(const sluice_flow_t *f)
@@ -130,21 +107,47 @@ static bool in_flight(const sluice_flow_t *f)
 
 /* ---- the supervisor ------------------------------------------------------------------ */
 
+enum slot_state { SLOT_IDLE = 0, SLOT_LIVE, SLOT_RESTART };
+enum phase { PH_STARTING = 0, PH_RUNNING, PH_DRAINING, PH_STOPPING };
+
+/* The last deaths of a step's workers: a ring of timestamps. */
+struct death_log {
+	uint64_t *at;
+	uint32_t cap, n, next;
+};
+
+/* A recovered entry waiting for room on its step's ring (the supervisor's
+ * lane there). */
+struct pending {
+	uint32_t slot, gen, step;
+};
+
 struct sup {
 	sluice_flow_t *f;
 	pid_t self;
 	pid_t client_pid;
 	int epfd;
 	int client_pidfd;
-	int *pidfd;                 /* per worker; -1 when not running */
-	bool *live;                 /* forked and not yet reaped */
+	enum phase phase;
+	int *pidfd;                 /* per slot; -1 when no process */
+	uint8_t *sstate;            /* per slot: enum slot_state */
 	bool *dead;                 /* reaped, and did not exit cleanly */
+	bool *hung;                 /* killed by the hung check; cleared at its death */
+	bool *retire_seen;          /* its RETIRING was answered with a replacement */
+	int32_t *replaces;          /* the slot this one is the replacement of, or -1 */
+	uint64_t *restart_at;       /* SLOT_RESTART: when */
 	uint32_t nlive;
 	bool step_failed[SLUICE_FLOW_MAX_STEPS];
 	bool any_failed;
 	bool timed_out;
+	struct death_log deaths[SLUICE_FLOW_MAX_STEPS];
+	bool any_timeout;           /* some step has a task timeout: hung checks */
+	uint64_t min_grace;
+	uint64_t next_hung_check;
+	struct pending *pend;       /* max_tasks entries */
+	uint32_t npend;
 	sluice_ring_t rings[SLUICE_FLOW_MAX_STEPS];          /* consumer handles */
-	sluice_ring_producer_t pill[SLUICE_FLOW_MAX_STEPS];
+	sluice_ring_producer_t pill[SLUICE_FLOW_MAX_STEPS];  /* our lane: pills, re-queues */
 	sluice_ring_producer_t comp[SLUICE__NCLIENTS];
 };
 
@@ -167,43 +170,86 @@ static void describe_exit(const siginfo_t *si, char *buf, size_t len)
 			 strsignal(si->si_status));
 }
 
-/* Reaps worker w, whose pidfd is readable (or who was just killed). */
-static void reap(struct sup *S, uint32_t w, siginfo_t *si)
+/* "step 'parse' worker 1 (pid 123)": the position a slot serves, as the
+ * user counts workers. */
+static void describe_worker(const struct sup *S, uint32_t w, char *buf, size_t len)
 {
 	sluice_flow_t *f = S->f;
+	const struct sluice__step *st = &f->steps[worker_step(f, w)];
+	/* Relaxed: we wrote these. */
+	uint32_t pos = sl_load_relaxed(&f->wslots[w].position);
+	uint32_t pid = sl_load_relaxed(&f->wslots[w].pid);
+	if (pos < st->nprocs)
+		snprintf(buf, len, "step '%s' worker %u (pid %u)", st->name, pos, pid);
+	else
+		snprintf(buf, len, "step '%s' spare worker (pid %u)", st->name, pid);
+}
+
+/* Has worker w's process exited? (Its pidfd is readable; a zombie not yet
+ * reaped.) */
+static bool exited(const struct sup *S, uint32_t w)
+{
+	struct pollfd p = {.fd = S->pidfd[w], .events = POLLIN};
+	return poll(&p, 1, 0) > 0;
+}
+
+/* Reaps worker w, whose process has exited (or was just killed: waitid
+ * blocks until it is gone). Returns true when it exited cleanly (EXITED,
+ * code 0). */
+static bool reap(struct sup *S, uint32_t w, siginfo_t *si)
+{
+	sluice_flow_t *f = S->f;
+	struct sluice__worker_slot *ws = &f->wslots[w];
+	/* Before the zombie goes: whoever reads a pid here and then opens a
+	 * pidfd on it, and reads the pid here again afterwards, has opened
+	 * this process (a pid is not reused before we reap it). The fence
+	 * orders the store before waitid; pairs with the reader's fence
+	 * between its pidfd_open and its second read (tests/runtime). */
+	sl_store_release(&ws->live_pid, 0);
+	sl_fence_seq_cst();
 	memset(si, 0, sizeof(*si));
 	while (waitid(P_PIDFD, (id_t)S->pidfd[w], si, WEXITED) != 0 && errno == EINTR)
 		;
-	close(S->pidfd[w]); /* also leaves the epoll set */
+	/* Out of the epoll set explicitly: close alone would leave it there
+	 * while a just-forked worker still holds an inherited copy of the
+	 * pidfd, and its (readable) events would then be taken for the next
+	 * process of the slot. */
+	(void)epoll_ctl(S->epfd, EPOLL_CTL_DEL, S->pidfd[w], NULL);
+	close(S->pidfd[w]);
 	S->pidfd[w] = -1;
-	S->live[w] = false;
+	S->sstate[w] = SLOT_IDLE;
 	S->nlive--;
-	struct sluice__worker_slot *ws = &f->wslots[w];
 	int status = si->si_code == CLD_EXITED ? (si->si_status & 0xff) << 8 : si->si_status & 0x7f;
 	sl_store_relaxed(&ws->exit_status, status);
 	sl_store_relaxed(&ws->reaped, 1);
 	/* Acquire: pairs with the worker's release store of EXITED or FAILED. */
 	uint32_t state = sl_load_acquire(&ws->state);
-	if (state != SLUICE__WS_EXITED || si->si_code != CLD_EXITED || si->si_status != 0) {
-		S->dead[w] = true;
-		/* Release: the worker is gone; the slot is ours to write. A
-		 * FAILED state stays: it says why start failed. */
-		if (state != SLUICE__WS_FAILED)
-			sl_store_release(&ws->state, SLUICE__WS_DEAD);
-	}
+	bool clean = state == SLUICE__WS_EXITED && si->si_code == CLD_EXITED && si->si_status == 0;
+	S->dead[w] = !clean;
+	/* Release: the worker is gone; the slot is ours to write. A FAILED
+	 * state stays: it says why on_start failed. */
+	if (!clean && state != SLUICE__WS_FAILED)
+		sl_store_release(&ws->state, SLUICE__WS_DEAD);
+	return clean;
 }
 
-static void kill_and_reap_all(struct sup *S)
+static void on_death(struct sup *S, uint32_t w, const siginfo_t *si, bool clean);
+
+static void kill_and_reap_all(struct sup *S, bool recover)
 {
 	siginfo_t si;
-	if (S->live == NULL || S->pidfd == NULL)
+	if (S->sstate == NULL || S->pidfd == NULL)
 		return;
 	for (uint32_t w = 0; w < S->f->nworkers; w++)
-		if (S->live[w])
+		if (S->sstate[w] == SLOT_LIVE)
 			(void)pidfd_send_signal(S->pidfd[w], SIGKILL, NULL, 0);
-	for (uint32_t w = 0; w < S->f->nworkers; w++)
-		if (S->live[w])
-			reap(S, w, &si);
+	for (uint32_t w = 0; w < S->f->nworkers; w++) {
+		if (S->sstate[w] != SLOT_LIVE)
+			continue;
+		bool clean = reap(S, w, &si);
+		if (recover)
+			on_death(S, w, &si, clean);
+	}
 }
 
 static __attribute__((noreturn, format(printf, 3, 4))) void fail_start(struct sup *S, int rc,
@@ -214,7 +260,7 @@ static __attribute__((noreturn, format(printf, 3, 4))) void fail_start(struct su
 	va_start(ap, fmt);
 	vsnprintf(f->hdr->message, sizeof(f->hdr->message), fmt, ap);
 	va_end(ap);
-	kill_and_reap_all(S);
+	kill_and_reap_all(S, false);
 	sl_store_relaxed(&f->hdr->result, rc);
 	/* Release: message and result before the state the client reads
 	 * (acquire). */
@@ -231,22 +277,128 @@ static __attribute__((noreturn)) void worker_child(struct sup *S, uint32_t w)
 		_exit(0);
 	close(S->epfd);
 	close(S->client_pidfd);
-	for (uint32_t k = 0; k < w; k++)
+	for (uint32_t k = 0; k < S->f->nworkers; k++)
 		if (S->pidfd[k] >= 0)
 			close(S->pidfd[k]);
 	sluice__worker_main(S->f, w);
+}
+
+/* Forks a process into slot w (IDLE or RESTART, its lanes and blocks
+ * already given back). Returns 0 or a negative code. Single-threaded. */
+static int fork_slot(struct sup *S, uint32_t w)
+{
+	sluice_flow_t *f = S->f;
+	struct sluice__worker_slot *ws = &f->wslots[w];
+	/* Relaxed: no process runs in the slot; the fork hands these over. */
+	sl_store_relaxed(&ws->state, SLUICE__WS_NONE);
+	sl_store_relaxed(&ws->retire_go, 0);
+	sl_store_relaxed(&ws->start_rc, 0);
+	sl_store_relaxed(&ws->exit_status, 0);
+	sl_store_relaxed(&ws->reaped, 0);
+	sl_fetch_add_relaxed(&ws->incarnation, 1);
+	S->dead[w] = false;
+	S->hung[w] = false;
+	S->retire_seen[w] = false;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0)
+		worker_child(S, w);
+	/* Relaxed: snapshots for observers. */
+	sl_store_relaxed(&ws->pid, (uint32_t)pid);
+	int pfd = pidfd_open(pid, 0);
+	if (pfd < 0) {
+		int err = -errno;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return err;
+	}
+	sl_store_relaxed(&ws->live_pid, (uint32_t)pid);
+	S->pidfd[w] = pfd;
+	S->sstate[w] = SLOT_LIVE;
+	S->nlive++;
+	/* The tag names the slot and its incarnation: an event of an earlier
+	 * process of the slot is recognised and ignored. */
+	uint64_t inc = sl_load_relaxed(&ws->incarnation);
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (TAG_WORKER + w) | inc << 32};
+	if (epoll_ctl(S->epfd, EPOLL_CTL_ADD, pfd, &ev) != 0) {
+		/* Without its pidfd in the set we would not see it die. */
+		int err = -errno;
+		(void)pidfd_send_signal(pfd, SIGKILL, NULL, 0);
+		siginfo_t si;
+		(void)reap(S, w, &si);
+		return err;
+	}
+	return 0;
+}
+
+static void requeue_later(void *arg, uint32_t step, uint32_t slot, uint32_t gen)
+{
+	struct sup *S = arg;
+	/* Each entry is pending at most once (it has no descriptor anywhere
+	 * until we send one), so max_tasks entries always suffice. */
+	if (S->npend < S->f->max_tasks)
+		S->pend[S->npend++] = (struct pending){.slot = slot, .gen = gen, .step = step};
+}
+
+/* Sends the recovered entries their new descriptors, as far as our lanes
+ * have room; the rest wait for the next tick. Never blocks. */
+static void flush_pending(struct sup *S)
+{
+	sluice_flow_t *f = S->f;
+	uint32_t keep = 0;
+	bool full[SLUICE_FLOW_MAX_STEPS] = {false};
+	for (uint32_t i = 0; i < S->npend; i++) {
+		struct pending p = S->pend[i];
+		struct sluice__task_entry *e = &f->tasks[p.slot];
+		/* Relaxed: only we move an entry out of a QUEUED state that has
+		 * no descriptor yet, or a sweep of ours. */
+		if (sl_load_relaxed(&e->state) != SLUICE__TW(SLUICE__TS_QUEUED, p.step, p.gen) ||
+		    S->step_failed[p.step])
+			continue; /* swept meanwhile */
+		if (!full[p.step]) {
+			sluice_desc_t d = e->desc; /* ours: nobody can claim it yet */
+			if (sluice_ring_try_enqueue_mpmc(&S->pill[p.step], &d) == 1)
+				continue;
+			full[p.step] = true;
+		}
+		S->pend[keep++] = p;
+	}
+	S->npend = keep;
 }
 
 static void sup_setup(struct sup *S)
 {
 	sluice_flow_t *f = S->f;
 	S->pidfd = malloc(f->nworkers * sizeof(*S->pidfd));
-	S->live = calloc(f->nworkers, sizeof(*S->live));
+	S->sstate = calloc(f->nworkers, sizeof(*S->sstate));
 	S->dead = calloc(f->nworkers, sizeof(*S->dead));
-	if (!S->pidfd || !S->live || !S->dead)
+	S->hung = calloc(f->nworkers, sizeof(*S->hung));
+	S->retire_seen = calloc(f->nworkers, sizeof(*S->retire_seen));
+	S->replaces = malloc(f->nworkers * sizeof(*S->replaces));
+	S->restart_at = calloc(f->nworkers, sizeof(*S->restart_at));
+	S->pend = malloc(f->max_tasks * sizeof(*S->pend));
+	if (!S->pidfd || !S->sstate || !S->dead || !S->hung || !S->retire_seen || !S->replaces ||
+	    !S->restart_at || !S->pend)
 		fail_start(S, SLUICE_ENOMEM, "supervisor: out of memory");
-	for (uint32_t w = 0; w < f->nworkers; w++)
+	for (uint32_t w = 0; w < f->nworkers; w++) {
 		S->pidfd[w] = -1;
+		S->replaces[w] = -1;
+	}
+	S->min_grace = UINT64_MAX;
+	for (uint32_t s = 0; s < f->nsteps; s++) {
+		const struct sluice__step *st = &f->steps[s];
+		struct death_log *D = &S->deaths[s];
+		D->cap = st->fail_deaths == SLUICE_STEP_NEVER_FAIL ? DEATH_LOG_NEVER : st->fail_deaths;
+		D->at = calloc(D->cap, sizeof(*D->at));
+		if (D->at == NULL)
+			fail_start(S, SLUICE_ENOMEM, "supervisor: out of memory");
+		if (st->task_timeout_ns != 0) {
+			S->any_timeout = true;
+			if (st->hung_grace_ns < S->min_grace)
+				S->min_grace = st->hung_grace_ns;
+		}
+	}
 	S->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (S->epfd < 0)
 		fail_start(S, -errno, "supervisor: epoll_create1: %s", strerror(errno));
@@ -275,34 +427,24 @@ static void sup_setup(struct sup *S)
 		fail_start(S, rc, "supervisor: rings: %s", sluice_strerror(rc));
 }
 
+/* Is slot w one of those forked at start (not a spare)? */
+static bool initial_slot(const sluice_flow_t *f, uint32_t w)
+{
+	return f->wslots[w].index < f->steps[worker_step(f, w)].nprocs;
+}
+
 static void fork_workers(struct sup *S)
 {
 	sluice_flow_t *f = S->f;
 	for (uint32_t w = 0; w < f->nworkers; w++) {
+		if (!initial_slot(f, w))
+			continue;
 		const struct sluice__step *st = &f->steps[worker_step(f, w)];
 		uint32_t idx = w - st->first_worker;
-		pid_t pid = fork();
-		if (pid < 0)
-			fail_start(S, -errno, "step '%s' worker %u: fork: %s", st->name, idx,
-				   strerror(errno));
-		if (pid == 0)
-			worker_child(S, w);
-		/* Relaxed: a snapshot for observers. */
-		sl_store_relaxed(&f->wslots[w].pid, (uint32_t)pid);
-		int pfd = pidfd_open(pid, 0);
-		if (pfd < 0) {
-			int err = -errno;
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			fail_start(S, err, "step '%s' worker %u: pidfd_open: %s", st->name, idx,
-				   strerror(-err));
-		}
-		S->pidfd[w] = pfd;
-		S->live[w] = true;
-		S->nlive++;
-		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_WORKER + w};
-		if (epoll_ctl(S->epfd, EPOLL_CTL_ADD, pfd, &ev) != 0)
-			fail_start(S, -errno, "supervisor: epoll_ctl: %s", strerror(errno));
+		int rc = fork_slot(S, w);
+		if (rc != 0)
+			fail_start(S, rc, "step '%s' worker %u: fork: %s", st->name, idx,
+				   sluice_strerror(rc));
 	}
 }
 
@@ -320,8 +462,11 @@ static void await_ready(struct sup *S)
 	uint64_t deadline = sl_load_relaxed(&f->hdr->start_deadline_ns);
 	struct epoll_event evs[16];
 	for (;;) {
-		uint32_t ready = 0;
+		uint32_t ready = 0, want = 0;
 		for (uint32_t w = 0; w < f->nworkers; w++) {
+			if (!initial_slot(f, w))
+				continue;
+			want++;
 			struct sluice__worker_slot *ws = &f->wslots[w];
 			const struct sluice__step *st = &f->steps[worker_step(f, w)];
 			/* Acquire: pairs with the worker's release store of its state
@@ -337,7 +482,7 @@ static void await_ready(struct sup *S)
 					   st->name, w - st->first_worker, sl_load_relaxed(&ws->pid),
 					   msg[0] ? msg : "no message", sluice_err_name(rc));
 			}
-			if (!S->live[w]) {
+			if (S->sstate[w] != SLOT_LIVE) {
 				char how[96];
 				int es = sl_load_relaxed(&ws->exit_status);
 				if (es & 0x7f)
@@ -352,13 +497,14 @@ static void await_ready(struct sup *S)
 			if (state == SLUICE__WS_READY)
 				ready++;
 		}
-		if (ready == f->nworkers)
+		if (ready == want)
 			return;
 		uint64_t now = sluice__now_ns();
 		if (now >= deadline) {
 			for (uint32_t w = 0; w < f->nworkers; w++) {
 				/* Acquire: as above, the worker's release store. */
-				if (sl_load_acquire(&f->wslots[w].state) == SLUICE__WS_READY)
+				if (!initial_slot(f, w) ||
+				    sl_load_acquire(&f->wslots[w].state) == SLUICE__WS_READY)
 					continue;
 				const struct sluice__step *st = &f->steps[worker_step(f, w)];
 				fail_start(S, SLUICE_ETIMEDOUT,
@@ -375,50 +521,312 @@ static void await_ready(struct sup *S)
 				fail_start(S, SLUICE_ECANCELED, "the client died during start");
 			} else {
 				siginfo_t si;
-				reap(S, (uint32_t)(tag - TAG_WORKER), &si);
+				uint32_t w = (uint32_t)tag - TAG_WORKER;
+				if (w < f->nworkers && S->sstate[w] == SLOT_LIVE && exited(S, w))
+					(void)reap(S, w, &si);
 				/* Looked at on the next pass: FAILED first, else died. */
 			}
 		}
 	}
 }
 
-/* A worker died while the flow ran: log, reclaim, complete what it held. */
-static void worker_died(struct sup *S, uint32_t w, const siginfo_t *si)
+/* ---- deaths, restarts, failed steps ------------------------------------------------------- */
+
+static void note_death(struct death_log *D, uint64_t now)
+{
+	D->at[D->next] = now;
+	D->next = (D->next + 1) % D->cap;
+	if (D->n < D->cap)
+		D->n++;
+}
+
+static uint32_t deaths_within(const struct death_log *D, uint64_t now, uint64_t window)
+{
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < D->n; i++)
+		if (now - D->at[i] <= window)
+			k++;
+	return k;
+}
+
+/* restart_delay doubled k - 1 times, up to the maximum. */
+static uint64_t backoff(const struct sluice__step *st, uint32_t k)
+{
+	uint64_t d = st->restart_delay_ns;
+	for (uint32_t i = 1; i < k && d < st->restart_max_delay_ns; i++)
+		d = d > UINT64_MAX / 2 ? UINT64_MAX : d * 2;
+	return d < st->restart_max_delay_ns ? d : st->restart_max_delay_ns;
+}
+
+/* The step's workers die too often: no more restarts, its live workers
+ * are killed (their tasks end STEP_FAILED as their deaths come in), and
+ * what is queued for it fails (fail_dead_steps, every tick). */
+static void fail_step(struct sup *S, uint32_t s, uint32_t deaths)
+{
+	sluice_flow_t *f = S->f;
+	const struct sluice__step *st = &f->steps[s];
+	S->step_failed[s] = true;
+	S->any_failed = true;
+	/* Relaxed: a health counter, one writer. */
+	sl_store_relaxed(&f->step_recs[s].failed, 1);
+	fprintf(stderr,
+		"sluice: flow '%s': step '%s' failed: %u worker deaths within %llu ms; its tasks fail\n",
+		f->name, st->name, deaths, (unsigned long long)(st->fail_window_ns / MSEC));
+	for (uint32_t k = 0; k < st->nslots; k++) {
+		uint32_t w = st->first_worker + k;
+		if (S->sstate[w] == SLOT_RESTART)
+			S->sstate[w] = SLOT_IDLE;
+		else if (S->sstate[w] == SLOT_LIVE)
+			(void)pidfd_send_signal(S->pidfd[w], SIGKILL, NULL, 0);
+	}
+}
+
+/* The slot whose replacement w is, or -1. */
+static int32_t replacement_of(const struct sup *S, uint32_t x)
+{
+	for (uint32_t y = 0; y < S->f->nworkers; y++)
+		if (S->replaces[y] == (int32_t)x)
+			return (int32_t)y;
+	return -1;
+}
+
+/* Worker slot w's process is gone (reaped; `clean`: it exited with
+ * EXITED and code 0). Recovers its tasks and decides what comes next. */
+static void on_death(struct sup *S, uint32_t w, const siginfo_t *si, bool clean)
 {
 	sluice_flow_t *f = S->f;
 	uint32_t s = worker_step(f, w);
 	const struct sluice__step *st = &f->steps[s];
-	char how[96], msg[SLUICE_TASK_MESSAGE_MAX];
+	struct sluice__step_rec *rec = &f->step_recs[s];
+	char who[96], how[160], why[320];
+	describe_worker(S, w, who, sizeof(who));
 	describe_exit(si, how, sizeof(how));
-	fprintf(stderr, "sluice: flow '%s': step '%s' worker %u (pid %u) %s\n", f->name, st->name,
-		w - st->first_worker, sl_load_relaxed(&f->wslots[w].pid), how);
-	(void)sluice_blocks_reclaim(&f->blocks, SLUICE__OWNER_WORKER(w));
-	for (uint32_t t = 0; t < f->nsteps; t++)
-		(void)sluice_ring_lane_release(&S->rings[t], SLUICE__OWNER_WORKER(w));
-	for (uint32_t c = 0; c < f->nclients; c++) {
-		sluice_ring_t r;
-		if (sluice_ring_open(&r, f->comp_mem[c], f->comp_size[c]) == 0)
-			(void)sluice_ring_lane_release(&r, SLUICE__OWNER_WORKER(w));
+	struct sluice__worker_slot *ws = &f->wslots[w];
+	/* Acquire: pairs with the worker's release store of FAILED after its
+	 * message. */
+	if (sl_load_acquire(&ws->state) == SLUICE__WS_FAILED) {
+		char msg[sizeof(ws->message)];
+		memcpy(msg, ws->message, sizeof(msg));
+		msg[sizeof(msg) - 1] = '\0';
+		size_t l = strlen(how);
+		snprintf(how + l, sizeof(how) - l, " (on_start failed: %.60s)", msg[0] ? msg : "no message");
 	}
-	snprintf(msg, sizeof(msg), "step '%s' worker %u %s", st->name, w - st->first_worker, how);
-	bool *only = calloc(f->nworkers, sizeof(*only));
-	if (only != NULL) {
-		only[w] = true;
-		(void)sluice__sweep(f, S->comp, SWEEP_NO_QUEUED, only, SLUICE_TASK_WORKER_DIED, msg);
-		free(only);
+	if (S->hung[w])
+		snprintf(why, sizeof(why), "%s was killed: a task in hand %llu ms past its timeout", who,
+			 (unsigned long long)(st->hung_grace_ns / MSEC));
+	else
+		snprintf(why, sizeof(why), "%s %s", who, how);
+	struct sluice__recovery R = {
+		.f = f,
+		.comp = S->comp,
+		.run = S->phase == PH_RUNNING || S->phase == PH_DRAINING,
+		.step_failed = S->step_failed[s],
+		.hung = S->hung[w],
+		.scan_held = true,
+		.requeue = requeue_later,
+		.arg = S,
+		.why = why,
+	};
+	if (!R.run) {
+		/* Stopping: what it held ends FLOW_STOPPED; what it took or
+		 * moved on is left to the final sweep (its completions sent). */
+		sluice__recover_worker(&R, w);
+		if (!clean)
+			fprintf(stderr, "sluice: flow '%s': %s during the stop\n", f->name, why);
+		return;
 	}
-	bool any = false;
-	for (uint32_t k = 0; k < st->nprocs; k++)
-		any |= S->live[st->first_worker + k];
-	if (!any && !S->step_failed[s]) {
-		S->step_failed[s] = true;
-		S->any_failed = true;
-		fprintf(stderr, "sluice: flow '%s': step '%s' has no live worker; its tasks fail\n",
-			f->name, st->name);
+	uint64_t now = sluice__now_ns();
+	/* Relaxed: we wrote it. */
+	if (S->retire_seen[w] && sl_load_relaxed(&ws->retire_go) != 0) {
+		/* Told to leave, its replacement serving in its place: never
+		 * restarted. A clean exit left nothing but its lanes (recovery
+		 * frees them); one killed on its way out may have held tasks. */
+		R.scan_held = !clean;
+		sluice__recover_worker(&R, w);
+		S->retire_seen[w] = false;
+		if (!clean) {
+			/* Relaxed: health counters, one writer. */
+			sl_fetch_add_relaxed(&rec->deaths, 1);
+			note_death(&S->deaths[s], now);
+			sl_fetch_add_relaxed(&rec->requeued, R.requeued + R.republished);
+			sl_fetch_add_relaxed(&rec->retried, R.retried);
+			sl_fetch_add_relaxed(&rec->worker_died, R.died);
+			fprintf(stderr, "sluice: flow '%s': %s while retiring; it had been replaced\n",
+				f->name, why);
+			flush_pending(S);
+		}
+		return;
+	}
+	/* Relaxed: health counters, one writer. */
+	sl_fetch_add_relaxed(&rec->deaths, 1);
+	note_death(&S->deaths[s], now);
+	sluice__recover_worker(&R, w);
+	sl_fetch_add_relaxed(&rec->requeued, R.requeued + R.republished);
+	sl_fetch_add_relaxed(&rec->retried, R.retried);
+	sl_fetch_add_relaxed(&rec->worker_died, R.died);
+	S->hung[w] = false;
+	S->retire_seen[w] = false;
+	char next[96] = "";
+	uint32_t k = deaths_within(&S->deaths[s], now, st->fail_window_ns);
+	int32_t y = replacement_of(S, w);
+	if (S->step_failed[s]) {
+		snprintf(next, sizeof(next), "; the step has failed");
+	} else if (st->fail_deaths != SLUICE_STEP_NEVER_FAIL && k >= st->fail_deaths) {
+		snprintf(next, sizeof(next), "; that is %u deaths within %llu ms", k,
+			 (unsigned long long)(st->fail_window_ns / MSEC));
+	} else if (y >= 0) {
+		/* It was retiring and has a replacement: that one serves. */
+		S->replaces[y] = -1;
+		/* Relaxed: for observers. */
+		sl_store_relaxed(&f->wslots[w].position, SLUICE__NO_POSITION);
+		snprintf(next, sizeof(next), "; its replacement takes over");
+	} else {
+		uint64_t delay = backoff(st, k);
+		S->restart_at[w] = sluice__deadline(now, delay);
+		S->sstate[w] = SLOT_RESTART;
+		snprintf(next, sizeof(next), "; restarting in %llu ms",
+			 (unsigned long long)(delay / MSEC));
+	}
+	fprintf(stderr,
+		"sluice: flow '%s': %s; its tasks: %u taken back, %u sent on, %u retried, %u ended%s\n",
+		f->name, why, R.requeued, R.republished, R.retried, R.died, next);
+	if (!S->step_failed[s] && st->fail_deaths != SLUICE_STEP_NEVER_FAIL && k >= st->fail_deaths)
+		fail_step(S, s, k);
+	flush_pending(S);
+}
+
+/* Forks the slots whose restart is due. Returns when the next one is. */
+static uint64_t run_restarts(struct sup *S, uint64_t now)
+{
+	sluice_flow_t *f = S->f;
+	uint64_t next = UINT64_MAX;
+	for (uint32_t w = 0; w < f->nworkers; w++) {
+		if (S->sstate[w] != SLOT_RESTART)
+			continue;
+		if (S->restart_at[w] > now) {
+			if (S->restart_at[w] < next)
+				next = S->restart_at[w];
+			continue;
+		}
+		uint32_t s = worker_step(f, w);
+		char who[96];
+		int rc = fork_slot(S, w);
+		describe_worker(S, w, who, sizeof(who));
+		if (rc == 0) {
+			/* Relaxed: a health counter, one writer. */
+			sl_fetch_add_relaxed(&f->step_recs[s].restarts, 1);
+			continue;
+		}
+		uint64_t delay = f->steps[s].restart_delay_ns;
+		if (delay < FORK_RETRY_NS)
+			delay = FORK_RETRY_NS;
+		S->sstate[w] = SLOT_RESTART;
+		S->restart_at[w] = sluice__deadline(now, delay);
+		if (S->restart_at[w] < next)
+			next = S->restart_at[w];
+		fprintf(stderr, "sluice: flow '%s': %s: restart failed: %s; trying again in %llu ms\n",
+			f->name, who, sluice_strerror(rc), (unsigned long long)(delay / MSEC));
+	}
+	return next;
+}
+
+/* Kills workers whose task is past its deadline plus the step's grace.
+ * Returns when to look again: the next such moment, and no later than the
+ * smallest grace from now (a task taken after this look has a deadline
+ * after now, so it cannot be due before that). */
+static uint64_t check_hung(struct sup *S, uint64_t now)
+{
+	sluice_flow_t *f = S->f;
+	uint64_t next = sluice__deadline(now, S->min_grace);
+	for (uint32_t w = 0; w < f->nworkers; w++) {
+		if (S->sstate[w] != SLOT_LIVE || S->hung[w])
+			continue;
+		uint32_t s = worker_step(f, w);
+		const struct sluice__step *st = &f->steps[s];
+		if (st->task_timeout_ns == 0)
+			continue;
+		/* Relaxed: a snapshot of the worker's own word. */
+		uint64_t d = sl_load_relaxed(&f->wslots[w].busy_deadline);
+		if (d == 0)
+			continue;
+		uint64_t due = sluice__deadline(d, st->hung_grace_ns);
+		if (now < due) {
+			if (due < next)
+				next = due;
+			continue;
+		}
+		char who[96];
+		describe_worker(S, w, who, sizeof(who));
+		fprintf(stderr,
+			"sluice: flow '%s': %s hung: a task in hand %llu ms past its deadline; killing it\n",
+			f->name, who, (unsigned long long)((now - d) / MSEC));
+		S->hung[w] = true;
+		/* Relaxed: a health counter, one writer. */
+		sl_fetch_add_relaxed(&f->step_recs[s].hung_kills, 1);
+		(void)pidfd_send_signal(S->pidfd[w], SIGKILL, NULL, 0);
+	}
+	return next;
+}
+
+/* Answers workers that ran max_tasks_per_worker tasks with a replacement
+ * in a free slot of their step, and tells them to leave once the
+ * replacement is ready. */
+static void handle_retirements(struct sup *S)
+{
+	sluice_flow_t *f = S->f;
+	for (uint32_t x = 0; x < f->nworkers; x++) {
+		if (S->sstate[x] != SLOT_LIVE || S->retire_seen[x] || S->step_failed[worker_step(f, x)])
+			continue;
+		/* Acquire: pairs with the worker's release store of RETIRING. */
+		if (sl_load_acquire(&f->wslots[x].state) != SLUICE__WS_RETIRING)
+			continue;
+		const struct sluice__step *st = &f->steps[worker_step(f, x)];
+		int32_t y = -1;
+		for (uint32_t k = 0; k < st->nslots && y < 0; k++) {
+			uint32_t c = st->first_worker + k;
+			if (c != x && S->sstate[c] == SLOT_IDLE && S->replaces[c] < 0 &&
+			    replacement_of(S, c) < 0)
+				y = (int32_t)c;
+		}
+		if (y < 0)
+			continue; /* the spare is busy: it keeps serving, we look again later */
+		struct sluice__worker_slot *xs = &f->wslots[x], *ys = &f->wslots[y];
+		/* Relaxed: read by the replacement after fork, and by observers. */
+		sl_store_relaxed(&ys->position, sl_load_relaxed(&xs->position));
+		S->replaces[y] = (int32_t)x;
+		S->retire_seen[x] = true;
+		char who[96];
+		describe_worker(S, x, who, sizeof(who));
+		int rc = fork_slot(S, (uint32_t)y);
+		if (rc != 0) {
+			S->replaces[y] = -1;
+			S->retire_seen[x] = false;
+			sl_store_relaxed(&ys->position, SLUICE__NO_POSITION);
+			fprintf(stderr, "sluice: flow '%s': %s retires: no replacement: %s\n", f->name,
+				who, sluice_strerror(rc));
+			continue;
+		}
+		fprintf(stderr, "sluice: flow '%s': %s ran %llu tasks; replacement pid %u starting\n",
+			f->name, who, (unsigned long long)st->max_tasks_per_worker,
+			sl_load_relaxed(&ys->pid));
+	}
+	for (uint32_t y = 0; y < f->nworkers; y++) {
+		int32_t x = S->replaces[y];
+		if (x < 0 || S->sstate[y] != SLOT_LIVE)
+			continue;
+		/* Acquire: pairs with the replacement's release store of READY. */
+		if (sl_load_acquire(&f->wslots[y].state) != SLUICE__WS_READY)
+			continue;
+		S->replaces[y] = -1;
+		/* Relaxed: for observers. */
+		sl_store_relaxed(&f->wslots[x].position, SLUICE__NO_POSITION);
+		/* Release: pairs with the retiring worker's acquire load of it. */
+		sl_store_release(&f->wslots[x].retire_go, 1);
+		sl_fetch_add_relaxed(&f->step_recs[worker_step(f, (uint32_t)y)].recycled, 1);
 	}
 }
 
-/* Completes what is queued for steps without a live worker. */
+/* Completes what is queued for failed steps. */
 static void fail_dead_steps(struct sup *S)
 {
 	sluice_flow_t *f = S->f;
@@ -431,8 +839,8 @@ static void fail_dead_steps(struct sup *S)
 		 * what counts, and the sweep completes them. */
 		while (sluice_ring_try_dequeue_bulk_mpmc(&S->rings[s], buf, 64) > 0)
 			;
-		snprintf(msg, sizeof(msg), "step '%s' has no live worker", f->steps[s].name);
-		(void)sluice__sweep(f, S->comp, s, NULL, SLUICE_TASK_STEP_FAILED, msg);
+		snprintf(msg, sizeof(msg), "step '%s' failed: its workers kept dying", f->steps[s].name);
+		(void)sluice__sweep(f, S->comp, s, false, SLUICE_TASK_STEP_FAILED, msg);
 	}
 }
 
@@ -441,12 +849,12 @@ static void fail_dead_steps(struct sup *S)
 static void send_pills(struct sup *S)
 {
 	sluice_flow_t *f = S->f;
-	sluice_desc_t pills[SLUICE_STEP_MAX_NPROCS];
+	sluice_desc_t pills[SLUICE_STEP_MAX_NPROCS + 1];
 	for (uint32_t s = 0; s < f->nsteps; s++) {
 		const struct sluice__step *st = &f->steps[s];
 		unsigned live = 0;
-		for (uint32_t k = 0; k < st->nprocs; k++)
-			live += S->live[st->first_worker + k];
+		for (uint32_t k = 0; k < st->nslots; k++)
+			live += S->sstate[st->first_worker + k] == SLOT_LIVE;
 		if (live == 0 || sluice_ring_count(&S->rings[s]) != 0)
 			continue;
 		for (unsigned k = 0; k < live; k++)
@@ -461,12 +869,22 @@ static void begin_stopping(struct sup *S, bool timed_out, uint64_t *kill_deadlin
 {
 	sluice_flow_t *f = S->f;
 	S->timed_out = timed_out;
+	S->phase = PH_STOPPING;
+	/* No more restarts or replacements. */
+	for (uint32_t w = 0; w < f->nworkers; w++)
+		if (S->sstate[w] == SLOT_RESTART)
+			S->sstate[w] = SLOT_IDLE;
 	/* Release: pairs with the workers' acquire load after each dequeue;
 	 * the pills below wake the sleepers to look. */
 	sl_store_release(&f->hdr->state, SLUICE__FS_STOPPING);
 	sluice__futex_wake(&f->hdr->state);
 	*kill_deadline = sluice__deadline(sluice__now_ns(), f->stop_grace_ns);
 	send_pills(S);
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
 }
 
 static __attribute__((noreturn)) void sup_main(sluice_flow_t *f, pid_t client_pid)
@@ -476,6 +894,7 @@ static __attribute__((noreturn)) void sup_main(sluice_flow_t *f, pid_t client_pi
 	S.self = getpid();
 	S.client_pid = client_pid;
 	S.epfd = -1;
+	S.phase = PH_STARTING;
 	(void)prctl(PR_SET_NAME, "sl-supervisor");
 	/* Children are reaped by us through their pidfds, whatever the client
 	 * did with SIGCHLD. */
@@ -491,44 +910,57 @@ static __attribute__((noreturn)) void sup_main(sluice_flow_t *f, pid_t client_pi
 	/* Release: pairs with the client's acquire in start and submit. */
 	sl_store_release(&f->hdr->state, SLUICE__FS_RUNNING);
 	sluice__futex_wake(&f->hdr->state);
+	S.phase = PH_RUNNING;
+	S.next_hung_check = sluice__deadline(sluice__now_ns(), S.min_grace);
 
-	enum { RUNNING, DRAINING, STOPPING } phase = RUNNING;
 	uint64_t drain_deadline = 0, kill_deadline = 0;
 	struct epoll_event evs[16];
 	for (;;) {
 		uint64_t now = sluice__now_ns();
 		int timeout_ms = -1;
-		if (phase == RUNNING) {
+		if (S.phase == PH_RUNNING) {
 			/* Acquire: pairs with the client's release CAS to DRAINING
 			 * after it wrote the stop deadline. */
 			if (sl_load_acquire(&f->hdr->state) == SLUICE__FS_DRAINING) {
 				drain_deadline = sl_load_relaxed(&f->hdr->stop_deadline_ns);
-				phase = DRAINING;
+				S.phase = PH_DRAINING;
 				continue;
 			}
+		}
+		if (S.phase == PH_RUNNING || S.phase == PH_DRAINING) {
+			uint64_t next = UINT64_MAX;
 			if (S.any_failed) {
 				fail_dead_steps(&S);
-				timeout_ms = 10;
+				next = now + 10 * MSEC;
 			}
-		} else if (phase == DRAINING) {
-			if (S.any_failed)
-				fail_dead_steps(&S);
-			if (!in_flight(f)) {
-				begin_stopping(&S, false, &kill_deadline);
-				phase = STOPPING;
-				continue;
+			handle_retirements(&S);
+			next = min_u64(next, run_restarts(&S, now));
+			if (S.any_timeout) {
+				if (now >= S.next_hung_check)
+					S.next_hung_check = check_hung(&S, now);
+				next = min_u64(next, S.next_hung_check);
 			}
-			if (now >= drain_deadline) {
-				begin_stopping(&S, true, &kill_deadline);
-				phase = STOPPING;
-				continue;
+			flush_pending(&S);
+			if (S.npend > 0)
+				next = min_u64(next, now + MSEC);
+			if (S.phase == PH_DRAINING) {
+				if (!in_flight(f)) {
+					begin_stopping(&S, false, &kill_deadline);
+					continue;
+				}
+				if (now >= drain_deadline) {
+					begin_stopping(&S, true, &kill_deadline);
+					continue;
+				}
+				next = min_u64(next, min_u64(drain_deadline, now + MSEC));
 			}
-			timeout_ms = ms_until(now, drain_deadline, 1);
+			if (next != UINT64_MAX)
+				timeout_ms = ms_until(now, next, INT_MAX);
 		} else {
 			if (S.nlive == 0)
 				break;
 			if (now >= kill_deadline) {
-				kill_and_reap_all(&S);
+				kill_and_reap_all(&S, true);
 				break;
 			}
 			send_pills(&S);
@@ -542,33 +974,30 @@ static __attribute__((noreturn)) void sup_main(sluice_flow_t *f, pid_t client_pi
 			} else if (tag == TAG_CLIENT) {
 				/* The client is gone: nobody to serve. Stop now. */
 				epoll_ctl(S.epfd, EPOLL_CTL_DEL, S.client_pidfd, NULL);
-				if (phase != STOPPING) {
+				if (S.phase != PH_STOPPING)
 					begin_stopping(&S, true, &kill_deadline);
-					phase = STOPPING;
-				}
 			} else {
-				uint32_t w = (uint32_t)(tag - TAG_WORKER);
+				uint32_t w = (uint32_t)tag - TAG_WORKER;
 				siginfo_t si;
-				if (w >= f->nworkers || !S.live[w])
-					continue;
-				reap(&S, w, &si);
-				if (phase != STOPPING && S.dead[w])
-					worker_died(&S, w, &si);
+				/* Relaxed: we write it. */
+				if (w >= f->nworkers || S.sstate[w] != SLOT_LIVE ||
+				    (tag >> 32) != (uint32_t)sl_load_relaxed(&f->wslots[w].incarnation) ||
+				    !exited(&S, w))
+					continue; /* an earlier process's, or spurious */
+				bool clean = reap(&S, w, &si);
+				on_death(&S, w, &si, clean);
 			}
 		}
 	}
 
 	/* Every worker is reaped: nobody else moves entries but the client,
-	 * which only touches its CLIENT and DONE ones. */
-	bool *all = malloc(f->nworkers * sizeof(*all));
-	uint32_t swept = 0;
-	if (all != NULL) {
-		for (uint32_t w = 0; w < f->nworkers; w++)
-			all[w] = true;
-		swept = sluice__sweep(f, S.comp, SWEEP_ALL_QUEUED, all, SLUICE_TASK_FLOW_STOPPED,
-				      "the flow stopped before the task finished");
-		free(all);
-	}
+	 * which only touches its CLIENT and DONE ones. What is still queued or
+	 * held completes as stopped (a held one settled first); every worker
+	 * id's blocks go back. */
+	uint32_t swept = sluice__sweep(f, S.comp, SWEEP_ALL_QUEUED, true, SLUICE_TASK_FLOW_STOPPED,
+				       "the flow stopped before the task finished");
+	for (uint32_t w = 0; w < f->nworkers; w++)
+		(void)sluice_blocks_reclaim(&f->blocks, SLUICE__OWNER_WORKER(w));
 	sl_store_relaxed(&f->hdr->result, (S.timed_out || swept) ? SLUICE_ETIMEDOUT : 0);
 	/* Release: result before the state; the client reads both after
 	 * reaping us. */
@@ -603,31 +1032,69 @@ static void reap_supervisor(sluice_flow_t *f, uint64_t deadline)
 
 /* After the supervisor died without finishing: its workers die with it
  * (PR_SET_PDEATHSIG); wait until they are gone, then complete what is
- * still in flight, here. */
-static void clean_up_after_supervisor(sluice_flow_t *f)
+ * still in flight, here: completions the workers recorded but did not
+ * send are sent, what is queued or held ends FLOW_STOPPED, the workers'
+ * blocks go back. Returns true when every worker was seen gone (the arena
+ * is then quiescent but for us). */
+static bool clean_up_after_supervisor(sluice_flow_t *f)
 {
+	bool all_gone = true;
 	for (uint32_t w = 0; w < f->nworkers; w++) {
 		struct sluice__worker_slot *ws = &f->wslots[w];
-		uint32_t pid = sl_load_relaxed(&ws->pid);
-		if (pid == 0 || sl_load_relaxed(&ws->reaped))
+		/* Acquire: pairs with the supervisor's release stores of it. */
+		uint32_t pid = sl_load_acquire(&ws->live_pid);
+		if (pid == 0)
 			continue;
 		int pfd = pidfd_open((pid_t)pid, 0);
 		if (pfd < 0)
 			continue; /* gone */
 		struct pollfd p = {.fd = pfd, .events = POLLIN};
-		(void)poll(&p, 1, 2000);
+		if (poll(&p, 1, 2000) <= 0)
+			all_gone = false;
 		close(pfd);
 	}
-	bool *all = malloc(f->nworkers * sizeof(*all));
-	if (all == NULL)
-		return;
-	for (uint32_t w = 0; w < f->nworkers; w++)
-		all[w] = true;
 	/* comp_self is client 0's lane on its own completion ring: the only
-	 * client of this slice, so the only one the sweep completes to. */
-	(void)sluice__sweep(f, &f->comp_self, SWEEP_ALL_QUEUED, all, SLUICE_TASK_FLOW_STOPPED,
+	 * client of this slice, so the only one completions go to. */
+	struct sluice__recovery R = {
+		.f = f,
+		.comp = &f->comp_self,
+		.run = false,
+		.scan_held = false, /* the sweep below settles every HELD entry */
+		.why = "the flow's supervisor died",
+	};
+	for (uint32_t w = 0; w < f->nworkers; w++)
+		sluice__recover_worker(&R, w);
+	(void)sluice__sweep(f, &f->comp_self, SWEEP_ALL_QUEUED, true, SLUICE_TASK_FLOW_STOPPED,
 			    "the flow's supervisor died");
-	free(all);
+	return all_gone;
+}
+
+/* Once no other process of the flow runs: gives back blocks a process
+ * killed inside the allocator left neither free nor owned (one block or a
+ * cache batch per death). The client's thread, which is the only one
+ * using the flow now. */
+static void audit_blocks(sluice_flow_t *f)
+{
+	int64_t leaked = sluice_blocks_audit(&f->blocks);
+	if (leaked > 0)
+		sl_fetch_add_relaxed(&f->hdr->leaked_blocks, (uint64_t)leaked);
+}
+
+bool sluice__supervisor_gone(sluice_flow_t *f)
+{
+	if (f->sup_died)
+		return true;
+	if (!f->started || f->sup_reaped || f->sup_pidfd < 0)
+		return false;
+	struct pollfd p = {.fd = f->sup_pidfd, .events = POLLIN};
+	if (poll(&p, 1, 0) <= 0)
+		return false;
+	reap_supervisor(f, 0);
+	/* Acquire: pairs with its release store of STOPPED, its last word
+	 * when it stops cleanly. */
+	if (sl_load_acquire(&f->hdr->state) != SLUICE__FS_STOPPED)
+		f->sup_died = true;
+	return f->sup_died;
 }
 
 int sluice_flow_start(sluice_flow_t *f, uint64_t timeout_ns)
@@ -678,7 +1145,7 @@ int sluice_flow_start(sluice_flow_t *f, uint64_t timeout_ns)
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
 		f->sup_reaped = true;
-		clean_up_after_supervisor(f);
+		(void)clean_up_after_supervisor(f);
 		return rc;
 	}
 
@@ -699,14 +1166,14 @@ int sluice_flow_start(sluice_flow_t *f, uint64_t timeout_ns)
 		if (poll(&p, 1, 0) > 0) {
 			/* Exited without a word. */
 			reap_supervisor(f, 0);
-			clean_up_after_supervisor(f);
+			(void)clean_up_after_supervisor(f);
 			sluice__seterr(f, "the supervisor died during start");
 			return SLUICE_ESUPERVISOR;
 		}
 		now = sluice__now_ns();
 		if (now >= client_deadline) {
 			reap_supervisor(f, 0); /* kills it */
-			clean_up_after_supervisor(f);
+			(void)clean_up_after_supervisor(f);
 			sluice__seterr(f, "the supervisor did not report within the start timeout");
 			return SLUICE_ETIMEDOUT;
 		}
@@ -717,13 +1184,34 @@ int sluice_flow_start(sluice_flow_t *f, uint64_t timeout_ns)
 	}
 }
 
+/* The supervisor died: complete what is in flight here, once. */
+static int stop_after_supervisor(sluice_flow_t *f)
+{
+	if (!f->sup_cleaned) {
+		f->sup_cleaned = true;
+		bool quiet = clean_up_after_supervisor(f);
+		sluice__client_drain(f);
+		if (quiet)
+			audit_blocks(f);
+		/* Release: the sweep's writes before the state, for observers;
+		 * the flow's other processes are gone. */
+		sl_store_release(&f->hdr->state, SLUICE__FS_STOPPED);
+	}
+	sluice__seterr(f, "the supervisor died before the flow stopped");
+	return SLUICE_ESUPERVISOR;
+}
+
 int sluice_flow_stop(sluice_flow_t *f, uint64_t timeout_ns)
 {
 	if (f == NULL)
 		return SLUICE_EINVAL;
-	if (!f->started || f->sup_reaped)
+	if (!f->started)
 		return 0;
 	f->err[0] = '\0';
+	if (sluice__supervisor_gone(f))
+		return stop_after_supervisor(f);
+	if (f->sup_reaped)
+		return 0;
 	uint64_t now = sluice__now_ns();
 	uint32_t st = SLUICE__FS_RUNNING;
 	sl_store_relaxed(&f->hdr->stop_deadline_ns, sluice__deadline(now, timeout_ns));
@@ -737,12 +1225,15 @@ int sluice_flow_stop(sluice_flow_t *f, uint64_t timeout_ns)
 	limit = sluice__deadline(limit, CLIENT_MARGIN_NS);
 	reap_supervisor(f, limit);
 	/* Acquire: pairs with the supervisor's release store of STOPPED. */
-	if (sl_load_acquire(&f->hdr->state) == SLUICE__FS_STOPPED)
+	if (sl_load_acquire(&f->hdr->state) == SLUICE__FS_STOPPED) {
+		/* Every completion is on our ring: take them, so that tasks
+		 * released while in flight are freed now. Then, the supervisor
+		 * having reaped every worker before it said STOPPED, look for
+		 * blocks a death left neither free nor owned. */
+		sluice__client_drain(f);
+		audit_blocks(f);
 		return sl_load_relaxed(&f->hdr->result);
-	clean_up_after_supervisor(f);
-	/* Release: the sweep's writes before the state, for observers; the
-	 * flow's other processes are gone. */
-	sl_store_release(&f->hdr->state, SLUICE__FS_STOPPED);
-	sluice__seterr(f, "the supervisor died before the flow stopped");
-	return SLUICE_ESUPERVISOR;
+	}
+	f->sup_died = true;
+	return stop_after_supervisor(f);
 }

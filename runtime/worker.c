@@ -1,9 +1,10 @@
 /* A worker process: on_start, the batch loop, on_stop.
  *
  * The loop, per batch:
- *   1. take up to batch_size descriptors off the step's ring: block until
- *      the first, then wait at most batch_timeout_ns for the rest (0: take
- *      what is queued and go);
+ *   1. take up to batch_size descriptors off the step's ring into the
+ *      slot's scratch in[] (shared memory), with the ring's intent record
+ *      in the slot: block until the first, then wait at most
+ *      batch_timeout_ns for the rest (0: take what is queued and go);
  *   2. claim each: the slot must lie in the task table and agree with the
  *      task_id, and the entry must move QUEUED(step, gen) -> HELD(me,
  *      gen + 1) by CAS (a stale, duplicated or forged copy fails here and
@@ -17,20 +18,36 @@
  *   4. per task: status (handler's, TIMEOUT if its deadline passed while in
  *      hand, HANDLER_ERROR for a result_len beyond its block), the next
  *      step whose condition accepts it, or its client; write the entry's
- *      descriptor and move the entry HELD -> QUEUED(next) or DONE(client)
- *      by CAS (release), then free the result block it replaced;
- *   5. publish the descriptors, one bulk enqueue per target ring.
+ *      journal, hand the blocks over, write its descriptor, record the
+ *      outgoing copy in the scratch out[], and move the entry HELD ->
+ *      QUEUED(next) or DONE(client) by CAS (release); then free the result
+ *      block it replaced;
+ *   5. publish the descriptors, one bulk enqueue per target ring; forget
+ *      out[].
+ *
+ * What a supervisor finds when this process dies at any instruction (see
+ * runtime/recovery.c): entries taken but not claimed are named by the
+ * intent record and in[]; entries held are HELD(this slot) in the table,
+ * with a journal when their conclusion had begun; entries moved on but not
+ * published are in out[0 .. nout).
  *
  * Block ownership: a result block is allocated owned by this worker and
- * handed to the task's client (set_owner) before the entry moves on, so a
- * worker that dies mid-batch leaves its half-made results to
- * sluice_blocks_reclaim(worker) and nothing else.
+ * handed to the task's client (set_owner) before the entry moves on; the
+ * block it replaces is handed from the client to this worker (set_owner)
+ * before the entry moves on, and freed by this worker after. So every
+ * block is always owned by someone who will free it: a dead worker's
+ * half-made results and replaced results are sluice_blocks_reclaim(worker)'s;
+ * for a task it still held, the journal lets the supervisor give the
+ * replaced result back to the client and take the new one back first.
+ * Payload blocks are the client's from alloc to release; workers never
+ * change their owner.
  */
 #define _GNU_SOURCE
 #include <sluice/flow.h>
 #include <sluice/error.h>
 
 #include "runtime/flow_internal.h"
+#include "runtime/worker_hooks.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,6 +59,23 @@
 /* A forward that finds the next ring full waits in slices of this long,
  * looking at the flow state in between. */
 #define FORWARD_SLICE_NS UINT64_C(50000000)
+/* A retiring worker looks for the supervisor's go this often while its
+ * ring is empty. */
+#define RETIRE_POLL_NS UINT64_C(10000000)
+
+sluice__worker_hook_fn sluice__worker_test_hook;
+
+void sluice__worker_set_test_hook(sluice__worker_hook_fn fn)
+{
+	sluice__worker_test_hook = fn;
+}
+
+#define HOOK(W, point, descs, items, n)                                                  \
+	do {                                                                             \
+		if (__builtin_expect(sluice__worker_test_hook != NULL, 0))               \
+			sluice__worker_test_hook((point), (W)->step, (W)->id, (descs), (items), \
+						 (n));                                   \
+	} while (0)
 
 struct worker {
 	sluice_flow_t *f;
@@ -54,12 +88,17 @@ struct worker {
 	sluice_ring_t in;
 	sluice_ring_producer_t fwd[SLUICE_FLOW_MAX_STEPS]; /* steps after ours */
 	sluice_ring_producer_t comp[SLUICE__NCLIENTS];
-	sluice_desc_t *descs;  /* bs: what came off the ring, then the gather buffer */
+	sluice_desc_t *descs;  /* bs, in the slot's scratch: what came off the ring */
 	sluice_item_t *items;  /* bs: the batch handed to handle() */
-	unsigned nitems;       /* items of the running handle() call */
-	sluice_desc_t *out;    /* bs: outgoing descriptors */
+	sluice_item_t *spare;  /* bs: room to put the retries last */
+	sluice_item_t *call;   /* the items of the running handle() call */
+	unsigned nitems;       /* how many */
+	sluice_desc_t *out;    /* bs, in the slot's scratch: outgoing descriptors */
+	sluice_desc_t *gather; /* bs: one target's share of out[], for its enqueue */
 	uint32_t *out_target;  /* bs: step index, or nsteps + client */
-	unsigned nout;
+	unsigned nout;         /* mirrored in slot->nout */
+	uint64_t done;         /* tasks handed to handle() by this process */
+	bool retiring;
 };
 
 /* The one worker of this process (NULL outside a worker). */
@@ -75,7 +114,8 @@ static void count(_Atomic uint64_t *c, uint64_t n)
 
 static bool item_of_batch(const sluice_item_t *it)
 {
-	return self != NULL && it != NULL && it >= self->items && it < self->items + self->nitems;
+	return self != NULL && it != NULL && self->call != NULL && it >= self->call &&
+	       it < self->call + self->nitems;
 }
 
 void *sluice_item_result_alloc(sluice_item_t *it, uint64_t size)
@@ -126,7 +166,8 @@ static void set_message(sluice_item_t *it, const char *fmt, ...)
 }
 
 /* Moves the task of `it` on: to step `next` when its status is OK and
- * next < nsteps, else to its client, and queues the outgoing descriptor. */
+ * next < nsteps, else to its client, and records the outgoing descriptor
+ * in out[] (published by flush). */
 static void conclude(struct worker *W, sluice_item_t *it, uint32_t next, uint64_t now)
 {
 	sluice_flow_t *f = W->f;
@@ -134,19 +175,39 @@ static void conclude(struct worker *W, sluice_item_t *it, uint32_t next, uint64_
 	uint32_t c = sluice__slot_client(f, it->slot_);
 	uint32_t client_owner = SLUICE__OWNER_CLIENT(c);
 	bool ok = it->status_ == SLUICE_TASK_OK;
+	bool replace = ok && it->new_result_ != SLUICE_BLOCK_NONE;
+
+	/* The journal, before any block changes hands or the desc changes:
+	 * what a supervisor must undo if we die from here to the CAS below.
+	 * Plain stores into the entry we hold; read only after our death. */
+	e->j_worker = W->id;
+	e->j_result_block = it->old_result_;
+	e->j_result_len = (uint32_t)it->old_len_;
+	e->j_new_block = replace ? it->new_result_ : SLUICE_BLOCK_NONE;
+	e->j_gen = it->gen_;
+
 	uint32_t result_blk = it->old_result_, free_after = SLUICE_BLOCK_NONE;
 	uint64_t result_len = it->old_len_;
-
-	if (ok && it->new_result_ != SLUICE_BLOCK_NONE) {
-		if (sluice_blocks_set_owner(&f->blocks, it->new_result_, W->owner, client_owner) == 0) {
+	if (replace) {
+		/* The block we replace becomes ours to free once the entry has
+		 * moved on: then a death anywhere after this leaves it to
+		 * reclaim (or, before the CAS, to the journal's undo). */
+		if (it->old_result_ != SLUICE_BLOCK_NONE &&
+		    sluice_blocks_set_owner(&f->blocks, it->old_result_, client_owner, W->owner) == 0)
 			free_after = it->old_result_;
+		if (sluice_blocks_set_owner(&f->blocks, it->new_result_, W->owner, client_owner) == 0) {
 			result_blk = it->new_result_;
 			result_len = it->result_len;
 		} else {
 			ok = false;
 			it->status_ = SLUICE_TASK_HANDLER_ERROR;
 			set_message(it, "result block lost its owner");
+			e->j_new_block = SLUICE_BLOCK_NONE; /* never name a block we free */
 			(void)sluice_blocks_free(&f->blocks, it->new_result_, W->owner);
+			/* Give the old one back: it stays the task's result. */
+			if (free_after != SLUICE_BLOCK_NONE &&
+			    sluice_blocks_set_owner(&f->blocks, free_after, W->owner, client_owner) == 0)
+				free_after = SLUICE_BLOCK_NONE;
 		}
 	} else if (ok) {
 		result_len = it->result_len; /* written in place into the block it came with */
@@ -169,28 +230,39 @@ static void conclude(struct worker *W, sluice_item_t *it, uint32_t next, uint64_
 		uint64_t to = f->steps[next].task_timeout_ns;
 		d->step = (uint16_t)next;
 		d->deadline_ns = to ? sluice__deadline(now, to) : 0;
+		d->attempt = 0; /* runs are counted per step */
 		desired = SLUICE__TW(SLUICE__TS_QUEUED, next, gen);
 	} else {
 		desired = SLUICE__TW(SLUICE__TS_DONE, c, gen);
 	}
+	/* The outgoing copy, recorded before the CAS: if we die after the
+	 * CAS and before flush, the supervisor publishes it (a record whose
+	 * CAS never happened names a state the entry is not in: ignored). */
+	W->out[W->nout] = *d;
+	W->out_target[W->nout] = forward ? next : f->nsteps + c;
+	/* Relaxed: read by the supervisor only after our death. */
+	sl_store_relaxed(&W->slot->nout, W->nout + 1);
+	HOOK(W, SLUICE__WH_CONCLUDING, NULL, it, 1);
 	uint64_t held = SLUICE__TW(SLUICE__TS_HELD, W->id, it->gen_);
 	/* Release: publishes desc and message to the next owner (the next
 	 * step's worker's CAS, or the client's acquire load on completion). */
 	if (!sl_cas_acq_rel(&e->state, &held, desired)) {
 		/* Someone moved a HELD entry: shared memory was scribbled on. */
 		count(&W->slot->bad_descriptors, 1);
+		sl_store_relaxed(&W->slot->nout, W->nout);
 		if (result_blk != it->old_result_)
 			(void)sluice_blocks_free(&f->blocks, result_blk, client_owner);
+		if (free_after != SLUICE_BLOCK_NONE)
+			(void)sluice_blocks_free(&f->blocks, free_after, W->owner);
 		return;
 	}
 	if (free_after != SLUICE_BLOCK_NONE)
-		(void)sluice_blocks_free(&f->blocks, free_after, client_owner);
-	W->out[W->nout] = *d;
-	W->out_target[W->nout] = forward ? next : f->nsteps + c;
+		(void)sluice_blocks_free(&f->blocks, free_after, W->owner);
 	W->nout++;
 }
 
-/* Publishes the outgoing descriptors, one bulk enqueue per target. */
+/* Publishes the outgoing descriptors, one bulk enqueue per target, then
+ * forgets them. */
 static void flush(struct worker *W)
 {
 	sluice_flow_t *f = W->f;
@@ -198,14 +270,14 @@ static void flush(struct worker *W)
 		unsigned k = 0;
 		for (unsigned i = 0; i < W->nout; i++)
 			if (W->out_target[i] == tgt)
-				W->descs[k++] = W->out[i];
+				W->gather[k++] = W->out[i];
 		if (k == 0)
 			continue;
 		bool to_step = tgt < f->nsteps;
 		sluice_ring_producer_t *p = to_step ? &W->fwd[tgt] : &W->comp[tgt - f->nsteps];
 		unsigned moved = 0;
 		while (moved < k) {
-			int rc = sluice_ring_enqueue_bulk_mpmc(p, W->descs + moved, k - moved,
+			int rc = sluice_ring_enqueue_bulk_mpmc(p, W->gather + moved, k - moved,
 							       FORWARD_SLICE_NS);
 			if (rc > 0) {
 				moved += (unsigned)rc;
@@ -222,6 +294,10 @@ static void flush(struct worker *W)
 		}
 	}
 	W->nout = 0;
+	/* Relaxed: everything recorded is on its ring (or left to the final
+	 * sweep); a death before this store makes the supervisor publish
+	 * copies again, which the generation check discards. */
+	sl_store_relaxed(&W->slot->nout, 0);
 }
 
 /* ---- the batch -------------------------------------------------------------------- */
@@ -294,20 +370,83 @@ static bool check_entry(struct worker *W, sluice_item_t *it)
 	return true;
 }
 
+/* Hands items[0..m) to handle() as one call, then ends or forwards each.
+ * hooks: this is the batch's main call (the test hooks fire there). */
+static void handle_and_conclude(struct worker *W, sluice_item_t *items, unsigned m, bool hooks)
+{
+	sluice_flow_t *f = W->f;
+	struct sluice__step *st = W->st;
+	count(&W->slot->batches, 1);
+	count(&W->slot->tasks, m);
+	W->done += m;
+	/* Relaxed: one writer. */
+	if (m > sl_load_relaxed(&W->slot->max_batch))
+		sl_store_relaxed(&W->slot->max_batch, m);
+	/* For the supervisor's hung check: the earliest deadline in hand
+	 * (relaxed: a snapshot it reads now and then). */
+	uint64_t busy = 0;
+	for (unsigned i = 0; i < m; i++)
+		if (items[i].deadline_ != 0 && (busy == 0 || items[i].deadline_ < busy))
+			busy = items[i].deadline_;
+	sl_store_relaxed(&W->slot->busy_since, sluice__now_ns());
+	sl_store_relaxed(&W->slot->busy_deadline, busy);
+	/* Each of them now uses up a run (the entries are ours: HELD). */
+	for (unsigned i = 0; i < m; i++)
+		((struct sluice__task_entry *)items[i].entry_)->j_ran = items[i].gen_;
+	W->call = items;
+	W->nitems = m;
+	int rc = st->handler.handle(st->handler.arg, items, m);
+	sl_store_relaxed(&W->slot->busy_deadline, 0);
+	uint64_t end = sluice__now_ns();
+	if (hooks)
+		HOOK(W, SLUICE__WH_HANDLED, NULL, items, m);
+	for (unsigned i = 0; i < m; i++) {
+		sluice_item_t *it = &items[i];
+		if (rc < 0 && it->status_ == SLUICE_TASK_OK) {
+			it->status_ = SLUICE_TASK_HANDLER_ERROR;
+			set_message(it, "step '%s': handle() returned %d (%s)", st->name, rc,
+				    sluice_err_name(rc));
+		}
+		if (it->status_ == SLUICE_TASK_OK && it->deadline_ != 0 && end > it->deadline_) {
+			count(&W->slot->timeouts, 1);
+			it->status_ = SLUICE_TASK_TIMEOUT;
+			set_message(it, "step '%s' ran past its task timeout of %llu ms", st->name,
+				    (unsigned long long)(st->task_timeout_ns / 1000000));
+		}
+		if (it->status_ == SLUICE_TASK_OK && it->result_len > it->result_cap) {
+			it->status_ = SLUICE_TASK_HANDLER_ERROR;
+			set_message(it, "step '%s': result_len %llu exceeds the result block (%llu bytes)",
+				    st->name, (unsigned long long)it->result_len,
+				    (unsigned long long)it->result_cap);
+		}
+		if (it->status_ == SLUICE_TASK_HANDLER_ERROR)
+			count(&W->slot->handler_errors, 1);
+		uint32_t next = f->nsteps;
+		if (it->status_ == SLUICE_TASK_OK)
+			next = sluice__route(f, W->step + 1, it);
+		conclude(W, it, next, end);
+		if (hooks && i + 1 == (m + 1) / 2)
+			HOOK(W, SLUICE__WH_PUBLISHING, NULL, items, m);
+	}
+	W->call = NULL;
+	W->nitems = 0;
+}
+
 static void run_batch(struct worker *W, unsigned n, bool stopping)
 {
 	sluice_flow_t *f = W->f;
 	struct sluice__step *st = W->st;
+	HOOK(W, SLUICE__WH_TAKEN, W->descs, NULL, n);
 	uint64_t now = sluice__now_ns();
 	unsigned m = 0;
 	W->nout = 0;
-	W->nitems = 0;
 	for (unsigned i = 0; i < n; i++) {
-		const sluice_desc_t *d = &W->descs[i];
-		if ((d->flags & SLUICE__DESC_PILL) && d->slot == SLUICE__PILL_SLOT)
+		/* A copy: in[] is our scratch, but one look is enough. */
+		sluice_desc_t d = W->descs[i];
+		if ((d.flags & SLUICE__DESC_PILL) && d.slot == SLUICE__PILL_SLOT)
 			continue; /* a wake-up from the supervisor, not a task */
 		sluice_item_t *it = &W->items[m];
-		if (!claim(W, d, it))
+		if (!claim(W, &d, it))
 			continue;
 		if (!check_entry(W, it)) {
 			count(&W->slot->bad_descriptors, 1);
@@ -328,43 +467,27 @@ static void run_batch(struct worker *W, unsigned n, bool stopping)
 			m++;
 		}
 	}
-	if (m > 0) {
-		count(&W->slot->batches, 1);
-		count(&W->slot->tasks, m);
-		/* Relaxed: one writer. */
-		if (m > sl_load_relaxed(&W->slot->max_batch))
-			sl_store_relaxed(&W->slot->max_batch, m);
-		W->nitems = m;
-		int rc = st->handler.handle(st->handler.arg, W->items, m);
-		uint64_t end = sluice__now_ns();
-		for (unsigned i = 0; i < m; i++) {
-			sluice_item_t *it = &W->items[i];
-			if (rc < 0 && it->status_ == SLUICE_TASK_OK) {
-				it->status_ = SLUICE_TASK_HANDLER_ERROR;
-				set_message(it, "step '%s': handle() returned %d (%s)", st->name, rc,
-					    sluice_err_name(rc));
-			}
-			if (it->status_ == SLUICE_TASK_OK && it->deadline_ != 0 && end > it->deadline_) {
-				count(&W->slot->timeouts, 1);
-				it->status_ = SLUICE_TASK_TIMEOUT;
-				set_message(it, "step '%s' ran past its task timeout of %llu ms",
-					    st->name, (unsigned long long)(st->task_timeout_ns / 1000000));
-			}
-			if (it->status_ == SLUICE_TASK_OK && it->result_len > it->result_cap) {
-				it->status_ = SLUICE_TASK_HANDLER_ERROR;
-				set_message(it, "step '%s': result_len %llu exceeds the result block (%llu bytes)",
-					    st->name, (unsigned long long)it->result_len,
-					    (unsigned long long)it->result_cap);
-			}
-			if (it->status_ == SLUICE_TASK_HANDLER_ERROR)
-				count(&W->slot->handler_errors, 1);
-			uint32_t next = f->nsteps;
-			if (it->status_ == SLUICE_TASK_OK)
-				next = sluice__route(f, W->step + 1, it);
-			conclude(W, it, next, end);
-		}
-		W->nitems = 0;
+	/* Every descriptor taken is claimed (HELD, found in the table) or
+	 * moved on (in out[]) or was not ours to run: the intent record has
+	 * served. */
+	sluice_ring_intent_clear(&W->slot->intent);
+	/* Retries (attempt > 0: their last run died with its worker) go last,
+	 * each in a handle() call of its own: a task that kills its worker
+	 * takes no other task down with it a second time. */
+	unsigned fresh = m;
+	for (unsigned i = 0; i < m; i++)
+		if (W->items[i].attempt != 0)
+			fresh--;
+	if (fresh < m) {
+		unsigned a = 0, b = fresh;
+		for (unsigned i = 0; i < m; i++)
+			W->spare[W->items[i].attempt == 0 ? a++ : b++] = W->items[i];
+		memcpy(W->items, W->spare, m * sizeof(*W->items));
 	}
+	if (fresh > 0)
+		handle_and_conclude(W, W->items, fresh, true);
+	for (unsigned i = fresh; i < m; i++)
+		handle_and_conclude(W, &W->items[i], 1, false);
 	flush(W);
 }
 
@@ -384,11 +507,20 @@ static void report_start(struct worker *W, uint32_t state, int rc, const char *m
 static int setup(struct worker *W)
 {
 	sluice_flow_t *f = W->f;
-	W->descs = calloc(W->bs, sizeof(*W->descs));
+	if (W->slot->scratch_n < W->bs)
+		return SLUICE_ECORRUPT;
+	W->descs = sluice__scratch_in(f, W->id);
+	W->out = sluice__scratch_out(f, W->id);
+	/* A fresh start: nothing taken, nothing to send (the supervisor
+	 * cleared them after recovering our predecessor; again, to be sure). */
+	sluice_ring_intent_clear(&W->slot->intent);
+	sl_store_relaxed(&W->slot->nout, 0);
+	sl_store_relaxed(&W->slot->busy_deadline, 0);
 	W->items = calloc(W->bs, sizeof(*W->items));
-	W->out = calloc(W->bs, sizeof(*W->out));
+	W->spare = calloc(W->bs, sizeof(*W->spare));
+	W->gather = calloc(W->bs, sizeof(*W->gather));
 	W->out_target = calloc(W->bs, sizeof(*W->out_target));
-	if (!W->descs || !W->items || !W->out || !W->out_target)
+	if (!W->items || !W->spare || !W->gather || !W->out_target)
 		return SLUICE_ENOMEM;
 	int rc = sluice_ring_open(&W->in, W->st->ring_mem, W->st->ring_size);
 	for (uint32_t t = W->step + 1; rc == 0 && t < f->nsteps; t++) {
@@ -433,11 +565,13 @@ void sluice__worker_main(sluice_flow_t *f, uint32_t wid)
 		report_start(&W, SLUICE__WS_FAILED, rc, msg);
 		_exit(1);
 	}
+	/* Relaxed: written by the supervisor before it forked us. */
+	uint32_t position = sl_load_relaxed(&W.slot->position);
 	sluice_worker_info_t info = {
 		.flow_name = f->name,
 		.step_name = W.st->name,
 		.step = W.step,
-		.index = wid - W.st->first_worker,
+		.index = position < W.st->nprocs ? position : wid - W.st->first_worker,
 		.worker = wid,
 	};
 	if (W.st->handler.on_start != NULL) {
@@ -451,8 +585,17 @@ void sluice__worker_main(sluice_flow_t *f, uint32_t wid)
 	}
 	report_start(&W, SLUICE__WS_READY, 0, NULL);
 
+	sluice_ring_intent_t *intent = &W.slot->intent;
+	const uint64_t limit = W.st->max_tasks_per_worker;
 	for (;;) {
-		int n = sluice_ring_dequeue_bulk_mpmc(&W.in, W.descs, W.bs, SLUICE_RING_FOREVER);
+		/* Acquire: pairs with the supervisor's release store of the go
+		 * (after our replacement reported READY). */
+		if (W.retiring && sl_load_acquire(&W.slot->retire_go) != 0)
+			break;
+		int n = sluice_ring_dequeue_bulk_mpmc_intent(&W.in, W.descs, W.bs,
+							     W.retiring ? RETIRE_POLL_NS
+									: SLUICE_RING_FOREVER,
+							     intent, 0);
 		if (n == SLUICE_ETIMEDOUT || n == SLUICE_EINTR)
 			continue;
 		if (n < 0)
@@ -466,8 +609,9 @@ void sluice__worker_main(sluice_flow_t *f, uint32_t wid)
 				uint64_t now = sluice__now_ns();
 				if (now >= dl)
 					break;
-				int k = sluice_ring_dequeue_bulk_mpmc(&W.in, W.descs + n, W.bs - (unsigned)n,
-								      dl - now);
+				int k = sluice_ring_dequeue_bulk_mpmc_intent(&W.in, W.descs + n,
+									     W.bs - (unsigned)n, dl - now,
+									     intent, (uint32_t)n);
 				if (k <= 0)
 					break;
 				for (int i = n; i < n + k; i++)
@@ -481,6 +625,12 @@ void sluice__worker_main(sluice_flow_t *f, uint32_t wid)
 		run_batch(&W, (unsigned)n, stopping);
 		if (stopping)
 			break;
+		if (limit != 0 && !W.retiring && W.done >= limit) {
+			/* Ask for a replacement and keep serving until it is
+			 * ready: the step never runs short. */
+			W.retiring = true;
+			report_start(&W, SLUICE__WS_RETIRING, 0, NULL);
+		}
 	}
 	if (W.st->handler.on_stop != NULL)
 		W.st->handler.on_stop(W.st->handler.arg, &info);

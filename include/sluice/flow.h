@@ -16,11 +16,17 @@
  *               attaching as clients are a later slice.)
  *   supervisor  forked by sluice_flow_start; single-threaded; forks the
  *               workers, watches them with pidfds in one epoll loop, drives
- *               start and stop, and completes the tasks of a worker that
- *               died with SLUICE_TASK_WORKER_DIED.
+ *               start and stop; when a worker dies it recovers the worker's
+ *               tasks (re-queued, retried up to max_attempts, or completed
+ *               with SLUICE_TASK_WORKER_DIED) and restarts it with
+ *               exponential back-off; a step whose workers keep dying is
+ *               failed (SLUICE_TASK_STEP_FAILED). It also kills a worker
+ *               whose task is past its step's timeout plus hung_grace_ns,
+ *               and replaces workers after max_tasks_per_worker.
  *   workers     forked by the supervisor; each runs its step's on_start,
  *               then the batch loop, then on_stop. They die with the
- *               supervisor (PR_SET_PDEATHSIG).
+ *               supervisor (PR_SET_PDEATHSIG); the client's calls then
+ *               return SLUICE_ESUPERVISOR.
  * The supervisor and the workers are forks of the client: the handler and
  * condition function pointers and their `arg` pointers are valid there. They
  * inherit the client's open descriptors and leave with _exit (no atexit
@@ -161,15 +167,48 @@ typedef struct sluice_step {
 	 * queued at this step before it blocks. A power of two, 2 .. 2^24;
 	 * 0: 256. */
 	uint32_t capacity;
-	/* Runs a task may get (stored and validated; retries come with worker
-	 * recovery, a later slice). 0: 1. */
+	/* Runs a task may get at this step: a task whose worker died while it
+	 * held the task (or was killed as hung) is run again, with
+	 * sluice_item_t.attempt one higher, until it has had max_attempts
+	 * runs; then it completes with SLUICE_TASK_WORKER_DIED (or
+	 * SLUICE_TASK_TIMEOUT when it was the hung one). A retry sees the
+	 * payload and the result as the dead run left them: a handler that
+	 * writes in place should be idempotent, or keep max_attempts at 1.
+	 * 1 .. SLUICE_STEP_MAX_ATTEMPTS; 0: 1. */
 	uint32_t max_attempts;
 	/* The longest a task may spend at this step, from being queued there
 	 * to its handler returning; 0: no limit. A task found past it before
 	 * its batch runs, or still in hand when it passes, ends with
 	 * SLUICE_TASK_TIMEOUT. */
 	uint64_t task_timeout_ns;
+	/* Restarts. A worker that dies while the flow runs is restarted after
+	 * restart_delay_ns (0: 100 ms), doubled for every other death of the
+	 * step's workers within fail_window_ns, up to restart_max_delay_ns
+	 * (0: 5 s; at least restart_delay_ns). */
+	uint64_t restart_delay_ns;
+	uint64_t restart_max_delay_ns;
+	/* The step fails when its workers die fail_deaths times within
+	 * fail_window_ns: its live workers are killed, none is restarted, and
+	 * its queued and new tasks complete with SLUICE_TASK_STEP_FAILED.
+	 * fail_deaths 1 .. SLUICE_STEP_MAX_FAIL_DEATHS, or
+	 * SLUICE_STEP_NEVER_FAIL; 0: 5. fail_window_ns 0: 10 s. */
+	uint32_t fail_deaths;
+	uint32_t _reserved;
+	uint64_t fail_window_ns;
+	/* A worker still in handle() hung_grace_ns after the deadline of a
+	 * task it holds (task_timeout_ns) is killed and handled as dead: the
+	 * overdue task ends with SLUICE_TASK_TIMEOUT unless it has runs left.
+	 * Only for steps with a task_timeout_ns. 0: 2 s. */
+	uint64_t hung_grace_ns;
+	/* A worker that has run this many tasks asks for a replacement and
+	 * exits cleanly (on_stop) once the replacement is ready, so the step
+	 * never runs short of workers; it finishes the batches it takes
+	 * meanwhile. 0: no limit. */
+	uint64_t max_tasks_per_worker;
 } sluice_step_t;
+
+#define SLUICE_STEP_NEVER_FAIL UINT32_MAX
+#define SLUICE_STEP_MAX_FAIL_DEATHS 1024u
 
 enum sluice_flow_flags {
 	SLUICE_FLOW_HUGEPAGES = 1u << 0, /* back the arena with huge pages if the kernel has them */
@@ -221,11 +260,15 @@ SLUICE_EXTERN int sluice_flow_start(sluice_flow_t *f, uint64_t timeout_ns);
  * batch and runs on_stop (within the flow's stop_grace_ns, else it is
  * killed); every task that could not finish is completed with
  * SLUICE_TASK_FLOW_STOPPED; the supervisor reaps every worker and exits,
- * and is reaped here. Completions stay readable (wait, reap) afterwards.
+ * and is reaped here. Completions stay readable (wait, reap) afterwards;
+ * tasks released while in flight are freed. Blocks that a process killed
+ * inside the block allocator left neither free nor owned are found and
+ * freed (sluice_blocks_audit, once no other process of the flow runs).
  * Returns 0 when everything in flight finished, SLUICE_ETIMEDOUT when the
  * drain ran out of time (the flow is stopped all the same), 0 for a flow
  * already stopped or never started, SLUICE_ESUPERVISOR when the supervisor
- * had died (its workers are waited for and the tasks completed here).
+ * had died (its workers are waited for and the tasks completed here with
+ * SLUICE_TASK_FLOW_STOPPED; every later stop returns it too).
  * The client's thread; blocks until the supervisor has exited. */
 SLUICE_EXTERN int sluice_flow_stop(sluice_flow_t *f, uint64_t timeout_ns);
 
@@ -259,7 +302,9 @@ typedef struct sluice_task {
 	uint64_t user;         /* opaque to sluice; handlers see it */
 	/* Read-only, valid once wait or reap returned the task. */
 	uint32_t status;       /* sluice_task_status_t */
-	uint32_t _reserved;
+	/* Runs before the last one at the step that ran it last: 0 unless
+	 * a worker died holding it there and it was retried. */
+	uint32_t attempt;
 	const void *result;    /* in the arena; NULL when none */
 	uint64_t result_len;
 	const char *message;   /* NUL-terminated; "" when none */
@@ -287,6 +332,8 @@ SLUICE_EXTERN int sluice_task_alloc(sluice_flow_t *f, uint64_t payload_size, slu
  * full. A task no step accepts completes at once with SLUICE_TASK_OK and no
  * result. Returns 0; SLUICE_ETIMEDOUT (the task stays allocated, submit it
  * again or release it); SLUICE_ESTOPPED when the flow is not running;
+ * SLUICE_ESUPERVISOR once this client knows that the flow's supervisor died
+ * (a submit checks at most every 10 ms, and while it waits for room);
  * SLUICE_EINVAL for a task not freshly allocated or payload_len >
  * payload_cap. Client's thread. */
 SLUICE_EXTERN int sluice_task_submit(sluice_flow_t *f, sluice_task_t *t, uint64_t timeout_ns);
@@ -310,15 +357,22 @@ SLUICE_EXTERN int sluice_task_submit_many(sluice_flow_t *f, sluice_task_t **task
  * have one, plus a margin) has passed finishes here with
  * SLUICE_TASK_TIMEOUT; its late result is dropped and freed when it
  * arrives. Returns SLUICE_ETIMEDOUT when timeout_ns passed first,
- * SLUICE_EINVAL for a task not submitted. Client's thread; blocks on the
- * completion ring's futex. */
+ * SLUICE_ESUPERVISOR when the flow's supervisor died before the task
+ * finished (the task stays in flight: sluice_flow_stop completes it with
+ * SLUICE_TASK_FLOW_STOPPED, or release it), SLUICE_EINVAL for a task not
+ * submitted. Client's thread; spins briefly, then sleeps in ppoll(2) on
+ * the completion eventfd and the supervisor's pidfd, so that neither a
+ * completion nor the supervisor's death can be missed, timeout or not. */
 SLUICE_EXTERN int sluice_task_wait(sluice_flow_t *f, sluice_task_t *t, uint64_t timeout_ns);
 
 /* Returns up to n finished tasks in out (never blocks): those collected by
  * earlier waits, then whatever is on the completion ring, then tasks past
  * their whole-flow deadline (status SLUICE_TASK_TIMEOUT). When it returns
  * fewer than n it has drained everything and re-armed the eventfd. Returns
- * the count. Client's thread; no system call unless it re-arms. */
+ * the count, or SLUICE_ESUPERVISOR when it has nothing to return, tasks are
+ * in flight and the flow's supervisor is dead (an event loop can watch
+ * sluice_flow_supervisor_pidfd to learn of that). Client's thread; no
+ * system call unless it re-arms. */
 SLUICE_EXTERN int sluice_flow_reap(sluice_flow_t *f, sluice_task_t **out, unsigned n);
 
 /* Gives the task back: frees its entry, payload and result blocks. The
@@ -331,14 +385,22 @@ SLUICE_EXTERN int sluice_task_release(sluice_flow_t *f, sluice_task_t *t);
 
 typedef struct sluice_step_stats {
 	uint32_t workers;          /* nprocs */
-	uint32_t workers_live;     /* started and not exited */
-	uint32_t worker_deaths;    /* died other than by a clean stop */
+	uint32_t workers_live;     /* started and not exited (a retiring one too) */
+	uint32_t worker_deaths;    /* died other than by a clean exit, since start */
 	uint32_t max_batch;        /* largest batch handed to handle() */
 	uint64_t tasks;            /* tasks handed to handle() */
 	uint64_t batches;          /* handle() calls */
 	uint64_t handler_errors;   /* tasks failed by the handler */
 	uint64_t timeouts;         /* tasks ended with SLUICE_TASK_TIMEOUT here */
 	uint64_t bad_descriptors;  /* descriptors refused (bad slot, stale, bad fields) */
+	/* Supervisor's counters (issue 5). */
+	uint32_t restarts;         /* workers forked to replace dead ones */
+	uint32_t recycled;         /* workers replaced after max_tasks_per_worker */
+	uint32_t hung_kills;       /* workers killed for a task past timeout + grace */
+	uint32_t failed;           /* 1 once the step failed */
+	uint64_t requeued;         /* tasks a dead worker had taken but not run, queued again */
+	uint64_t retried;          /* tasks a dead worker held, run again */
+	uint64_t worker_died;      /* tasks completed with SLUICE_TASK_WORKER_DIED */
 } sluice_step_stats_t;
 
 /* Sums the counters of step `step`'s workers (each written by its worker
@@ -353,5 +415,12 @@ SLUICE_EXTERN int64_t sluice_flow_worker_pid(const sluice_flow_t *f, uint32_t st
 
 /* The supervisor's pid (0 when not started). Any thread. */
 SLUICE_EXTERN int64_t sluice_flow_supervisor_pid(const sluice_flow_t *f);
+
+/* A pidfd of the supervisor (owned by the handle; -1 before start or
+ * after destroy): readable once the supervisor has exited. An event loop
+ * that waits on sluice_flow_eventfd can watch it too, to learn that the
+ * flow is gone (sluice_flow_reap then returns SLUICE_ESUPERVISOR). The
+ * client's thread. */
+SLUICE_EXTERN int sluice_flow_supervisor_pidfd(const sluice_flow_t *f);
 
 #endif

@@ -9,8 +9,10 @@
 #define _GNU_SOURCE
 #include "common/test.h"
 
+#include <poll.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/pidfd.h>
 
 #include <sluice/flow.h>
 #include "runtime/flow_internal.h"
@@ -113,6 +115,49 @@ static inline uint64_t test_blocks_in_use(const sluice_flow_t *f)
 	for (uint32_t c = 0; sluice_blocks_stats(&f->blocks, c, &st) == 0; c++)
 		n += st.in_use;
 	return n;
+}
+
+/* Sends `sig` to the process now in worker slot w (an index over the
+ * flow's slots), if one runs there; returns its pid, or 0 when the slot has
+ * none. Safe against pid reuse: the supervisor zeroes live_pid before it
+ * reaps, so a pid read again after the pidfd was opened names the same,
+ * unreaped process (the fence pairs with the supervisor's between its store
+ * and waitid). */
+static inline pid_t test_signal_slot(const sluice_flow_t *f, uint32_t w, int sig)
+{
+	pid_t pid = (pid_t)atomic_load(&f->wslots[w].live_pid);
+	if (pid <= 0)
+		return 0;
+	int fd = pidfd_open(pid, 0);
+	if (fd < 0)
+		return 0;
+	atomic_thread_fence(memory_order_seq_cst);
+	pid_t again = (pid_t)atomic_load(&f->wslots[w].live_pid);
+	int rc = again == pid ? pidfd_send_signal(fd, sig, NULL, 0) : -1;
+	close(fd);
+	return rc == 0 ? pid : 0;
+}
+
+/* Polls `cond` every millisecond for up to `secs` seconds (scaled by the
+ * slowdown); fails the test with `what` if it never holds. */
+#define TEST_WAIT_FOR(cond, secs, what)                                                  \
+	do {                                                                             \
+		uint64_t until_ = test_now_ns() + (uint64_t)(secs) * SEC * test_slowdown(); \
+		while (!(cond)) {                                                        \
+			if (test_now_ns() > until_) {                                    \
+				fprintf(stderr, "FAIL %s:%d: never: %s\n", __FILE__, __LINE__, \
+					(what));                                         \
+				exit(TEST_FAIL);                                         \
+			}                                                                \
+			usleep(1000);                                                    \
+		}                                                                        \
+	} while (0)
+
+static inline sluice_step_stats_t test_stats(const sluice_flow_t *f, uint32_t step)
+{
+	sluice_step_stats_t st;
+	CHECK_OK(sluice_flow_step_stats(f, step, &st));
+	return st;
 }
 
 /* Allocates a task with an 8-byte payload holding v. */
