@@ -15,8 +15,10 @@
  *     the p_tail store.
  *   SPSC consumer, single and bulk: ours, ck's dequeue_sc protocol, plus a
  *     snapshot of p_tail in the handle (re-read when all it showed is taken).
- *   MPMC consumer: single is ck's dequeue_spmc; bulk is ours after ck's
- *     dequeue_mc (copy, then CAS of c_head).
+ *   MPMC consumer, single and bulk: ours after ck's dequeue_mc (copy,
+ *     then CAS of c_head). ck's typed dequeue re-reads the lane's mask from
+ *     shared memory on every call; a scribbled mask would index outside the
+ *     lane, so no ck typed operation is used on shared rings any more.
  *
  * The wait/wake protocol (docs/RINGS.md has the table), after ck_ec: a
  * "someone may sleep" flag beside the futex word, cleared by the waker that
@@ -128,8 +130,6 @@
 #include "base/die.h"
 #include "queues/ring_hooks.h"
 #include "queues/ring_layout.h"
-
-CK_RING_PROTOTYPE(sluice_desc, sluice_desc)
 
 /* ThreadSanitizer cannot see ck_pr's inline-assembly loads and stores, so
  * it does not know that a p_tail store publishes slots, or that a c_head
@@ -970,17 +970,13 @@ static inline int cons_try_mpmc(sluice_ring_t *r, sluice_desc_t *out, unsigned n
 	for (uint32_t scanned = 0; scanned < nlanes && got < n; scanned++) {
 		struct sluice_ring_lane *l = lane_at(r, i);
 		int k;
-		if (n - got == 1 && intent == NULL) {
-			/* ck: c_head load, fence_load, p_tail load, fence_load,
-			 * copy, fence_store_atomic, CAS c_head (retried). */
-			k = ck_ring_dequeue_spmc_sluice_desc(&l->ring, lane_slots(l), out + got) ? 1 : 0;
-			/* TSan: as in cons_try_spsc. */
-			if (k)
-				tsan_acquire(&l->ring.p_tail);
-		} else {
-			k = lane_take_mc(l, lane_slots(l), r->mask_, out + got, n - got, intent, i,
-					 first + got);
-		}
+		/* Single or bulk, always our own take with the handle's
+		 * validated mask: ck's dequeue re-reads the lane's mask from
+		 * shared memory on every call, so a process scribbling on it
+		 * after open could make ck copy a slot outside the lane (found
+		 * by fuzz_ring_open's scribble mode, docs/FUZZING.md). */
+		k = lane_take_mc(l, lane_slots(l), r->mask_, out + got, n - got, intent, i,
+				 first + got);
 		if (++i == nlanes)
 			i = 0;
 		if (k > 0)

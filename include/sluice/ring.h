@@ -1,5 +1,5 @@
 /* Descriptor rings: bounded lock-free queues of sluice_desc_t (64 bytes) in
- * shared memory, built on ck_ring's typed operations, with sleep and wake on
+ * shared memory, built on ck_ring's counters and protocols, with sleep and wake on
  * a futex word (or an eventfd) when a ring is empty or full.
  *
  * A ring lives in memory the caller provides (a region of an arena, or part
