@@ -133,9 +133,9 @@
 
 /* ThreadSanitizer cannot see ck_pr's inline-assembly loads and stores, so
  * it does not know that a p_tail store publishes slots, or that a c_head
- * update frees them. Where our own code copies slots, we tell it, at the
- * exact points where the real ordering is established. (Inside ck's own
- * single-descriptor functions we cannot: tests/tsan.supp names them.) */
+ * update frees them. Every slot copy is our own code, and we tell it, at
+ * the exact points where the real ordering is established; so the TSan
+ * build needs no suppression. */
 #if defined(__SANITIZE_THREAD__)
 #define SL_TSAN 1
 #elif defined(__has_feature)

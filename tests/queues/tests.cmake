@@ -12,15 +12,6 @@ sluice_add_test(NAME test_ring_crash SOURCES queues/test_ring_crash.c LABELS cha
 sluice_add_test(NAME test_ring_wakeup SOURCES queues/test_ring_wakeup.c LABELS stress TIMEOUT 240
                 ARGS 1000000)
 sluice_add_test(NAME test_ring_eventfd SOURCES queues/test_ring_eventfd.c LABELS unit TIMEOUT 60)
-if(SLUICE_TSAN)
-  # ck_ring's inline functions synchronize through inline assembly that TSan
-  # cannot see; tests/tsan.supp names them, with reasons.
-  foreach(t test_ring test_ring_stress_1x1 test_ring_stress_2x2 test_ring_stress_4x4
-            test_ring_stress_threads test_ring_crash test_ring_wakeup test_ring_eventfd)
-    set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT
-                 "TSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/tests/tsan.supp")
-  endforeach()
-endif()
 sluice_add_test(NAME test_ring_dead_sleeper SOURCES queues/test_ring_dead_sleeper.c
                 LABELS chaos TIMEOUT 60)
 # membarrier registration and the fallback of a sleeper that may not call it.
