@@ -623,14 +623,17 @@ void sluice_ring_producer_stats(const sluice_ring_producer_t *p, sluice_ring_sta
 
 /* ---- lanes -------------------------------------------------------------- */
 
-int sluice_ring_producer_claim(sluice_ring_producer_t *p, const sluice_ring_t *r, uint32_t owner)
+int sluice_ring_producer_claim_in(sluice_ring_producer_t *p, const sluice_ring_t *r,
+				  uint32_t owner, uint32_t first, uint32_t count)
 {
-	if (p == NULL || r == NULL || r->hdr_ == NULL || owner == SLUICE_RING_OWNER_NONE)
+	if (p == NULL || r == NULL || r->hdr_ == NULL || owner == SLUICE_RING_OWNER_NONE ||
+	    first >= r->nlanes_ || count == 0 || count > r->nlanes_ - first)
 		return SLUICE_EINVAL;
-	for (uint32_t i = 0; i < r->nlanes_; i++)
+	const uint32_t end = first + count;
+	for (uint32_t i = first; i < end; i++)
 		if (sl_load_relaxed(&lane_at(r, i)->owner) == owner)
 			return SLUICE_EEXIST;
-	for (uint32_t i = 0; i < r->nlanes_; i++) {
+	for (uint32_t i = first; i < end; i++) {
 		struct sluice_ring_lane *l = lane_at(r, i);
 		uint32_t expected = SLUICE_RING_OWNER_NONE;
 		/* Acquire pairs with the release of the lane's previous owner
@@ -660,6 +663,25 @@ int sluice_ring_producer_claim(sluice_ring_producer_t *p, const sluice_ring_t *r
 		return 0;
 	}
 	return SLUICE_EBUSY;
+}
+
+int sluice_ring_producer_claim(sluice_ring_producer_t *p, const sluice_ring_t *r, uint32_t owner)
+{
+	if (r == NULL || r->hdr_ == NULL)
+		return SLUICE_EINVAL;
+	return sluice_ring_producer_claim_in(p, r, owner, 0, r->nlanes_);
+}
+
+int sluice_ring_set_priority(sluice_ring_t *r, uint32_t first_high, uint32_t burst)
+{
+	if (r == NULL || r->hdr_ == NULL || r->kind_ != SLUICE_RING_MPMC ||
+	    first_high == 0 || first_high >= r->nlanes_ || burst == 0)
+		return SLUICE_EINVAL;
+	r->first_high_ = first_high;
+	r->burst_ = burst;
+	r->high_run_ = 0;
+	r->next_high_ = first_high;
+	return 0;
 }
 
 int sluice_ring_producer_release(sluice_ring_producer_t *p)
@@ -960,36 +982,66 @@ static inline int cons_try_spsc(sluice_ring_t *r, sluice_desc_t *out, unsigned n
 	return k;
 }
 
-static inline int cons_try_mpmc(sluice_ring_t *r, sluice_desc_t *out, unsigned n,
-				sluice_ring_intent_t *intent, uint32_t first)
+/* Takes from lanes [lo, hi), starting at *cursor (a fan-in cursor inside
+ * the range), into out[0 .. n); returns how many, or a negative code when
+ * nothing was taken and a lane was found corrupt. */
+static inline int take_range(sluice_ring_t *r, uint32_t lo, uint32_t hi, uint32_t *cursor,
+			     sluice_desc_t *out, unsigned n, sluice_ring_intent_t *intent,
+			     uint32_t first)
 {
-	const uint32_t nlanes = r->nlanes_;
-	uint32_t i = r->next_lane_ < nlanes ? r->next_lane_ : 0;
+	uint32_t i = *cursor >= lo && *cursor < hi ? *cursor : lo;
 	unsigned got = 0;
 	int err = 0;
-	for (uint32_t scanned = 0; scanned < nlanes && got < n; scanned++) {
+	for (uint32_t scanned = lo; scanned < hi && got < n; scanned++) {
 		struct sluice_ring_lane *l = lane_at(r, i);
-		int k;
 		/* Single or bulk, always our own take with the handle's
 		 * validated mask: ck's dequeue re-reads the lane's mask from
 		 * shared memory on every call, so a process scribbling on it
 		 * after open could make ck copy a slot outside the lane (found
 		 * by fuzz_ring_open's scribble mode, docs/FUZZING.md). */
-		k = lane_take_mc(l, lane_slots(l), r->mask_, out + got, n - got, intent, i,
-				 first + got);
-		if (++i == nlanes)
-			i = 0;
+		int k = lane_take_mc(l, lane_slots(l), r->mask_, out + got, n - got, intent, i,
+				     first + got);
+		if (++i == hi)
+			i = lo;
 		if (k > 0)
 			got += (unsigned)k;
 		else if (k < 0)
 			err = k;
 	}
-	r->next_lane_ = i;
-	if (got > 0) {
-		wake_producers(r->hdr_, &r->stats_);
-		return (int)got;
+	*cursor = i;
+	return got > 0 ? (int)got : err;
+}
+
+/* With priority lanes (sluice_ring_set_priority): the high lanes first,
+ * unless `burst` calls in a row took high descriptors and none normal;
+ * then the normal lanes first, once. */
+static inline int cons_try_mpmc(sluice_ring_t *r, sluice_desc_t *out, unsigned n,
+				sluice_ring_intent_t *intent, uint32_t first)
+{
+	const uint32_t nlanes = r->nlanes_, split = r->first_high_;
+	int got;
+	if (split == 0) {
+		got = take_range(r, 0, nlanes, &r->next_lane_, out, n, intent, first);
+	} else {
+		bool normal_first = r->high_run_ >= r->burst_;
+		uint32_t *c_lo = &r->next_lane_, *c_hi = &r->next_high_;
+		int a = normal_first ? take_range(r, 0, split, c_lo, out, n, intent, first)
+				     : take_range(r, split, nlanes, c_hi, out, n, intent, first);
+		unsigned ga = a > 0 ? (unsigned)a : 0;
+		int b = ga >= n ? 0
+		        : normal_first ? take_range(r, split, nlanes, c_hi, out + ga, n - ga, intent, first + ga)
+				       : take_range(r, 0, split, c_lo, out + ga, n - ga, intent, first + ga);
+		unsigned gb = b > 0 ? (unsigned)b : 0;
+		unsigned normal = normal_first ? ga : gb, high = normal_first ? gb : ga;
+		if (normal > 0)
+			r->high_run_ = 0;
+		else if (high > 0)
+			r->high_run_++;
+		got = ga + gb > 0 ? (int)(ga + gb) : (a < 0 ? a : b);
 	}
-	return err;
+	if (got > 0)
+		wake_producers(r->hdr_, &r->stats_);
+	return got;
 }
 
 /* ---- waiting ------------------------------------------------------------ */

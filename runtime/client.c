@@ -121,12 +121,8 @@ int sluice__client_init(sluice_flow_t *f)
 		rc = sluice_ring_producer_claim(&f->comp_self, &f->comp, my_owner(f));
 	if (rc == 0)
 		rc = sluice_ring_producer_set_eventfd(&f->comp_self, f->client_efd);
-	for (uint32_t s = 0; rc == 0 && s < f->nsteps; s++) {
-		sluice_ring_t r;
-		rc = sluice_ring_open(&r, f->steps[s].ring_mem, f->steps[s].ring_size);
-		if (rc == 0)
-			rc = sluice_ring_producer_claim(&f->prod[s], &r, my_owner(f));
-	}
+	for (uint32_t s = 0; rc == 0 && s < f->nsteps; s++)
+		rc = sluice__claim_step_lanes(f, s, my_owner(f), f->prod[s]);
 	return rc;
 }
 
@@ -321,6 +317,10 @@ int sluice_task_alloc(sluice_flow_t *f, uint64_t payload_size, sluice_task_t **o
 	t->payload_cap_ = cap;
 	t->payload_len = 0;
 	t->user = 0;
+	t->priority = SLUICE_PRIORITY_NORMAL;
+	/* Relaxed: the entry is CLIENT(us); a worker reads the flag only
+	 * after the entry's next QUEUED -> HELD transition (acq_rel). */
+	sl_store_relaxed(&f->tasks[t->slot_].cancel, 0);
 	t->status = 0;
 	t->attempt = 0;
 	t->result = NULL;
@@ -378,6 +378,7 @@ static void queue_entry(sluice_flow_t *f, sluice_task_t *t, uint32_t s, uint64_t
 		.slot = t->slot_,
 		.client = f->client,
 		.step = (uint16_t)s,
+		.priority = (uint8_t)t->priority,
 	};
 	e->desc = *d;
 	e->message[0] = '\0';
@@ -428,7 +429,8 @@ int sluice_task_submit_many(sluice_flow_t *f, sluice_task_t **tasks, unsigned n,
 	 * caught; nothing is submitted if one is bad. */
 	for (unsigned i = 0; i < n; i++) {
 		sluice_task_t *t = local_task(f, tasks[i]);
-		if (t == NULL || t->lstate_ != SLUICE__LT_ALLOC || t->payload_len > t->payload_cap_) {
+		if (t == NULL || t->lstate_ != SLUICE__LT_ALLOC || t->payload_len > t->payload_cap_ ||
+		    t->priority > SLUICE_PRIORITY_HIGH) {
 			for (unsigned j = 0; j < i; j++)
 				tasks[j]->lstate_ = SLUICE__LT_ALLOC;
 			return SLUICE_EINVAL;
@@ -458,8 +460,10 @@ int sluice_task_submit_many(sluice_flow_t *f, sluice_task_t **tasks, unsigned n,
 				j++;
 				continue;
 			}
-			unsigned k = j;
-			while (k < m && route[k] == s) {
+			/* A run: the same step, the same level. */
+			unsigned k = j, lv = sluice__level((uint8_t)tasks[done + j]->priority);
+			while (k < m && route[k] == s &&
+			       sluice__level((uint8_t)tasks[done + k]->priority) == lv) {
 				queue_entry(f, tasks[done + k], s, now, &descs[k - j]);
 				k++;
 			}
@@ -470,7 +474,7 @@ int sluice_task_submit_many(sluice_flow_t *f, sluice_task_t **tasks, unsigned n,
 				 * supervisor would never drain. */
 				uint64_t left = deadline > t_now ? deadline - t_now : 0;
 				uint64_t slice = left < SUBMIT_SLICE_NS ? left : SUBMIT_SLICE_NS;
-				int rc = sluice_ring_enqueue_bulk_mpmc(&f->prod[s], descs + moved,
+				int rc = sluice_ring_enqueue_bulk_mpmc(&f->prod[s][lv], descs + moved,
 								       run - moved, slice);
 				if (rc > 0) {
 					moved += (unsigned)rc;
@@ -669,6 +673,47 @@ int sluice_flow_reap(sluice_flow_t *f, sluice_task_t **out, unsigned n)
 			return (int)k;
 		}
 	}
+}
+
+int sluice_task_cancel(sluice_flow_t *f, sluice_task_t *t)
+{
+	t = local_task(f, t);
+	if (t == NULL)
+		return SLUICE_EINVAL;
+	if (t->lstate_ == SLUICE__LT_READY || t->lstate_ == SLUICE__LT_RETURNED)
+		return SLUICE_EALREADY;
+	if (t->lstate_ != SLUICE__LT_INFLIGHT)
+		return SLUICE_EINVAL;
+	struct sluice__task_entry *e = &f->tasks[t->slot_];
+	/* Relaxed: advisory; whoever holds the entry looks at it when it
+	 * claims the task and when it concludes a step. A holder that misses
+	 * it finishes the step as if the cancel came later. */
+	sl_store_relaxed(&e->cancel, 1);
+	/* Acquire: pairs with the release CAS of whoever queued it. */
+	uint64_t w = sl_load_acquire(&e->state);
+	while (SLUICE__TW_STATE(w) == SLUICE__TS_QUEUED) {
+		uint32_t step = SLUICE__TW_OWNER(w);
+		/* acq_rel: wins the entry from the ring (its descriptor there
+		 * becomes stale: the worker that takes it fails its claim) and
+		 * acquires the desc its last holder wrote. */
+		if (!sl_cas_acq_rel(&e->state, &w, SLUICE__TW(SLUICE__TS_DONE, f->client,
+								  SLUICE__TW_GEN(w) + 1)))
+			continue; /* w reloaded: claimed, or moved by the supervisor */
+		e->desc.status = SLUICE_TASK_CANCELLED;
+		snprintf(e->message, sizeof(e->message), "cancelled before step '%s' ran it",
+			 step < f->nsteps ? f->steps[step].name : "?");
+		list_unlink(&f->infl_head, &f->infl_tail, t);
+		fill_result(f, t, e);
+		t->arrived_ = 1;
+		t->lstate_ = SLUICE__LT_READY;
+		list_push(&f->ready_head, &f->ready_tail, t);
+		if (f->efd_mode)
+			sluice__notify(f->client_efd); /* reap has something */
+		return 0;
+	}
+	/* HELD: a worker runs it and will see the flag. DONE: its completion
+	 * is on the ring; wait or reap gives its status. */
+	return SLUICE__TW_STATE(w) == SLUICE__TS_DONE ? SLUICE_EALREADY : SLUICE_EINPROGRESS;
 }
 
 int sluice_task_release(sluice_flow_t *f, sluice_task_t *t)

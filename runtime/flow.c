@@ -96,6 +96,17 @@ void sluice__notify(int efd)
 		(void)!write(efd, &one, sizeof(one)); /* EAGAIN: the counter is full, already readable */
 }
 
+int sluice__claim_step_lanes(const sluice_flow_t *f, uint32_t s, uint32_t owner,
+			     sluice_ring_producer_t prod[SLUICE__LEVELS])
+{
+	sluice_ring_t r;
+	int rc = sluice_ring_open(&r, f->steps[s].ring_mem, f->steps[s].ring_size);
+	for (uint32_t lv = 0; rc == 0 && lv < SLUICE__LEVELS; lv++)
+		rc = sluice_ring_producer_claim_in(&prod[lv], &r, owner, lv * f->ring_lanes,
+						   f->ring_lanes);
+	return rc;
+}
+
 uint32_t sluice__route(const sluice_flow_t *f, uint32_t from, const sluice_item_t *view)
 {
 	for (uint32_t s = from; s < f->nsteps; s++) {
@@ -256,12 +267,12 @@ static int validate(const sluice_flow_opts_t *o, struct plan *p, char *err, size
 	for (uint32_t i = 0; i < o->nsteps; i++) {
 		const sluice_step_t *s = &o->steps[i];
 		uint32_t cap = s->capacity ? s->capacity : DEFAULT_CAPACITY;
-		int64_t sz = ring_size(cap, p->lanes);
+		int64_t sz = ring_size(cap, p->lanes * SLUICE__LEVELS);
 		if (sz < 0 || (uint64_t)sz > MAX_RING_BYTES)
 			return bad(err, errlen,
 				   "steps[%u].capacity: %u slots x %u lanes would take %lld bytes, "
 				   "more than %llu ('%s')",
-				   i, cap, p->lanes, (long long)sz, (unsigned long long)MAX_RING_BYTES,
+				   i, cap, p->lanes * SLUICE__LEVELS, (long long)sz, (unsigned long long)MAX_RING_BYTES,
 				   s->name);
 		p->step_ring_size[i] = (uint64_t)sz;
 	}
@@ -425,7 +436,7 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
 		r->max_tasks_per_worker = st->max_tasks_per_worker;
 
 		sluice_ring_config_t rcfg = {.size_of = sizeof(rcfg), .kind = SLUICE_RING_MPMC,
-					     .capacity = st->capacity, .lanes = p->lanes};
+					     .capacity = st->capacity, .lanes = p->lanes * SLUICE__LEVELS};
 		rc = sluice_ring_format(st->ring_mem, st->ring_size, &rcfg);
 		if (rc != 0) {
 			bad(err, errlen, "steps[%u]: ring format: %s", i, sluice_strerror(rc));

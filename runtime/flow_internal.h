@@ -27,6 +27,11 @@
  * workers' per-step verdict normally arrives first. */
 #define SLUICE__CLIENT_MARGIN_NS UINT64_C(100000000)
 
+/* Step rings have two lanes per producer: lanes [0, ring_lanes) carry
+ * normal tasks, [ring_lanes, 2 * ring_lanes) high-priority ones
+ * (sluice_ring_set_priority). Completion rings have one level. */
+#define SLUICE__LEVELS 2u
+
 /* Local task states (sluice_task_t.lstate_). */
 enum sluice__lstate {
 	SLUICE__LT_FREE = 0,
@@ -96,7 +101,7 @@ struct sluice_flow {
 	/* Client 0's state. */
 	uint32_t client;
 	sluice_ring_t comp;                             /* consumer of its completion ring */
-	sluice_ring_producer_t prod[SLUICE_FLOW_MAX_STEPS]; /* its lane on each step ring */
+	sluice_ring_producer_t prod[SLUICE_FLOW_MAX_STEPS][SLUICE__LEVELS]; /* its lanes on each step ring */
 	sluice_ring_producer_t comp_self;               /* its lane on its own completion ring */
 	sluice_task_t *lt;                              /* tasks_per_client local tasks */
 	uint32_t *free_slots;                           /* stack of free local indices */
@@ -118,6 +123,15 @@ int sluice__futex_wait(_Atomic uint32_t *word, uint32_t val, uint64_t timeout_ns
 void sluice__futex_wake(_Atomic uint32_t *word);
 void sluice__seterr(sluice_flow_t *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sluice__notify(int efd);
+/* Opens step s's ring and claims owner's normal and high lanes on it into
+ * prod[0] and prod[1]. */
+int sluice__claim_step_lanes(const sluice_flow_t *f, uint32_t s, uint32_t owner,
+			     sluice_ring_producer_t prod[SLUICE__LEVELS]);
+/* The level (0 normal, 1 high) of a descriptor's priority, any value. */
+static inline unsigned sluice__level(uint8_t priority)
+{
+	return priority != 0;
+}
 /* The first step >= from whose condition accepts `view`; nsteps if none. */
 uint32_t sluice__route(const sluice_flow_t *f, uint32_t from, const sluice_item_t *view);
 /* Checks a result (or payload) block named by shared memory: NONE with

@@ -36,7 +36,7 @@
 #include "base/atomic.h"
 
 #define SLUICE_FLOW_MAGIC UINT64_C(0x31574f4c46554c53) /* "SLUFLOW1" little-endian */
-#define SLUICE_FLOW_LAYOUT_VERSION 2u
+#define SLUICE_FLOW_LAYOUT_VERSION 3u
 
 enum sluice__region {
 	SLUICE__REGION_FLOW = 1,
@@ -145,7 +145,13 @@ struct sluice__task_entry {
 	 * worker whose j_ran is not its HELD generation never ran there: it
 	 * is queued again without using up a run. */
 	uint32_t j_ran;
-	uint64_t _pad[4];
+	/* 1 once the client asked to cancel the task (sluice_task_cancel);
+	 * 0 again at the next alloc of the entry. Written by the client,
+	 * read by whoever holds the entry: advisory (relaxed), ownership is
+	 * the state word's. */
+	_Atomic uint32_t cancel;
+	uint32_t _pad0;
+	uint64_t _pad[3];
 	/* Lines 2-3: the handler's (or sluice's) message, NUL-terminated;
 	 * written by the owner before DONE, read by the client after. */
 	char message[SLUICE_TASK_MESSAGE_MAX];
@@ -280,6 +286,7 @@ struct sluice__client_slot {
 _Static_assert(sizeof(struct sluice__task_entry) == 256, "task entry layout");
 _Static_assert(offsetof(struct sluice__task_entry, state) == 64, "task entry layout");
 _Static_assert(offsetof(struct sluice__task_entry, j_gen) == 72, "task entry layout");
+_Static_assert(offsetof(struct sluice__task_entry, cancel) == 96, "task entry layout");
 _Static_assert(offsetof(struct sluice__task_entry, message) == 128, "task entry layout");
 _Static_assert(offsetof(struct sluice__flow_hdr, name) == 72, "flow header layout");
 _Static_assert(offsetof(struct sluice__flow_hdr, state) == 192, "flow header layout");

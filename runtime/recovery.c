@@ -232,7 +232,9 @@ static void take_over_held(struct sluice__recovery *R, uint32_t slot, uint64_t w
 	bool overdue = R->hung && d->deadline_ns != 0 && now > d->deadline_ns;
 	/* Plain read: the writer is dead, the entry ours (see the journal). */
 	bool ran = e->j_ran == g;
-	if (R->run && !R->step_failed && !ran) {
+	/* Relaxed: advisory (the entry's cancel field); the entry is ours. */
+	bool cancel = sl_load_relaxed(&e->cancel) != 0;
+	if (R->run && !R->step_failed && !cancel && !ran) {
 		/* Held, but never handed to handle(): it keeps its run. */
 		d->step = (uint16_t)step;
 		d->task_id = SLUICE__TASK_ID(g + 2, slot);
@@ -242,7 +244,7 @@ static void take_over_held(struct sluice__recovery *R, uint32_t slot, uint64_t w
 		R->requeued++;
 		return;
 	}
-	if (R->run && !R->step_failed && (uint32_t)d->attempt + 1 < st->max_attempts) {
+	if (R->run && !R->step_failed && !cancel && (uint32_t)d->attempt + 1 < st->max_attempts) {
 		d->attempt++;
 		d->status = SLUICE_TASK_OK;
 		d->step = (uint16_t)step;
@@ -260,6 +262,8 @@ static void take_over_held(struct sluice__recovery *R, uint32_t slot, uint64_t w
 		status = SLUICE_TASK_FLOW_STOPPED;
 	else if (R->step_failed)
 		status = SLUICE_TASK_STEP_FAILED;
+	else if (cancel)
+		status = SLUICE_TASK_CANCELLED;
 	else if (overdue)
 		status = SLUICE_TASK_TIMEOUT;
 	void *p;
@@ -278,6 +282,8 @@ static void take_over_held(struct sluice__recovery *R, uint32_t slot, uint64_t w
 	else if (status == SLUICE_TASK_WORKER_DIED)
 		snprintf(e->message, sizeof(e->message), "%s (run %u of %u)", R->why, d->attempt + 1u,
 			 st->max_attempts);
+	else if (status == SLUICE_TASK_CANCELLED)
+		snprintf(e->message, sizeof(e->message), "cancelled; %s", R->why);
 	else if (status == SLUICE_TASK_STEP_FAILED)
 		snprintf(e->message, sizeof(e->message), "step '%s' failed: %s", st->name, R->why);
 	else

@@ -147,7 +147,8 @@ struct sup {
 	struct pending *pend;       /* max_tasks entries */
 	uint32_t npend;
 	sluice_ring_t rings[SLUICE_FLOW_MAX_STEPS];          /* consumer handles */
-	sluice_ring_producer_t pill[SLUICE_FLOW_MAX_STEPS];  /* our lane: pills, re-queues */
+	/* Our lanes, normal and high: pills, re-queues. */
+	sluice_ring_producer_t pill[SLUICE_FLOW_MAX_STEPS][SLUICE__LEVELS];
 	sluice_ring_producer_t comp[SLUICE__NCLIENTS];
 };
 
@@ -347,7 +348,7 @@ static void flush_pending(struct sup *S)
 {
 	sluice_flow_t *f = S->f;
 	uint32_t keep = 0;
-	bool full[SLUICE_FLOW_MAX_STEPS] = {false};
+	bool full[SLUICE_FLOW_MAX_STEPS][SLUICE__LEVELS] = {{false}};
 	for (uint32_t i = 0; i < S->npend; i++) {
 		struct pending p = S->pend[i];
 		struct sluice__task_entry *e = &f->tasks[p.slot];
@@ -356,11 +357,12 @@ static void flush_pending(struct sup *S)
 		if (sl_load_relaxed(&e->state) != SLUICE__TW(SLUICE__TS_QUEUED, p.step, p.gen) ||
 		    S->step_failed[p.step])
 			continue; /* swept meanwhile */
-		if (!full[p.step]) {
-			sluice_desc_t d = e->desc; /* ours: nobody can claim it yet */
-			if (sluice_ring_try_enqueue_mpmc(&S->pill[p.step], &d) == 1)
+		sluice_desc_t d = e->desc; /* ours: nobody can claim it yet */
+		unsigned lv = sluice__level(d.priority);
+		if (!full[p.step][lv]) {
+			if (sluice_ring_try_enqueue_mpmc(&S->pill[p.step][lv], &d) == 1)
 				continue;
-			full[p.step] = true;
+			full[p.step][lv] = true;
 		}
 		S->pend[keep++] = p;
 	}
@@ -412,8 +414,7 @@ static void sup_setup(struct sup *S)
 	for (uint32_t s = 0; rc == 0 && s < f->nsteps; s++) {
 		rc = sluice_ring_open(&S->rings[s], f->steps[s].ring_mem, f->steps[s].ring_size);
 		if (rc == 0)
-			rc = sluice_ring_producer_claim(&S->pill[s], &S->rings[s],
-							SLUICE__OWNER_SUPERVISOR);
+			rc = sluice__claim_step_lanes(f, s, SLUICE__OWNER_SUPERVISOR, S->pill[s]);
 	}
 	for (uint32_t c = 0; rc == 0 && c < f->nclients; c++) {
 		sluice_ring_t r;
@@ -861,7 +862,7 @@ static void send_pills(struct sup *S)
 			pills[k] = (sluice_desc_t){.slot = SLUICE__PILL_SLOT, .flags = SLUICE__DESC_PILL,
 						   .result_block = SLUICE_BLOCK_NONE,
 						   .payload_block = SLUICE_BLOCK_NONE};
-		(void)sluice_ring_try_enqueue_bulk_mpmc(&S->pill[s], pills, live);
+		(void)sluice_ring_try_enqueue_bulk_mpmc(&S->pill[s][0], pills, live);
 	}
 }
 

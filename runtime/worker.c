@@ -86,7 +86,7 @@ struct worker {
 	uint32_t owner;   /* ring-lane and block owner id */
 	uint32_t bs;      /* batch_size */
 	sluice_ring_t in;
-	sluice_ring_producer_t fwd[SLUICE_FLOW_MAX_STEPS]; /* steps after ours */
+	sluice_ring_producer_t fwd[SLUICE_FLOW_MAX_STEPS][SLUICE__LEVELS]; /* steps after ours */
 	sluice_ring_producer_t comp[SLUICE__NCLIENTS];
 	sluice_desc_t *descs;  /* bs, in the slot's scratch: what came off the ring */
 	sluice_item_t *items;  /* bs: the batch handed to handle() */
@@ -95,7 +95,7 @@ struct worker {
 	unsigned nitems;       /* how many */
 	sluice_desc_t *out;    /* bs, in the slot's scratch: outgoing descriptors */
 	sluice_desc_t *gather; /* bs: one target's share of out[], for its enqueue */
-	uint32_t *out_target;  /* bs: step index, or nsteps + client */
+	uint32_t *out_target;  /* bs: step * LEVELS + level, or nsteps * LEVELS + client */
 	unsigned nout;         /* mirrored in slot->nout */
 	uint64_t done;         /* tasks handed to handle() by this process */
 	bool retiring;
@@ -139,6 +139,18 @@ void *sluice_item_result_alloc(sluice_item_t *it, uint64_t size)
 	it->result_cap = cap > UINT32_MAX ? UINT32_MAX : cap;
 	it->result_len = 0;
 	return p;
+}
+
+/* Has the client asked to cancel the task of `it` (an item we hold)? */
+static bool cancelled(const sluice_item_t *it)
+{
+	/* Relaxed: advisory (see the entry's cancel field). */
+	return sl_load_relaxed(&((struct sluice__task_entry *)it->entry_)->cancel) != 0;
+}
+
+bool sluice_item_cancelled(const sluice_item_t *it)
+{
+	return item_of_batch(it) && cancelled(it);
 }
 
 void sluice_item_fail(sluice_item_t *it, const char *fmt, ...)
@@ -239,7 +251,8 @@ static void conclude(struct worker *W, sluice_item_t *it, uint32_t next, uint64_
 	 * CAS and before flush, the supervisor publishes it (a record whose
 	 * CAS never happened names a state the entry is not in: ignored). */
 	W->out[W->nout] = *d;
-	W->out_target[W->nout] = forward ? next : f->nsteps + c;
+	W->out_target[W->nout] = forward ? next * SLUICE__LEVELS + sluice__level(d->priority)
+					 : f->nsteps * SLUICE__LEVELS + c;
 	/* Relaxed: read by the supervisor only after our death. */
 	sl_store_relaxed(&W->slot->nout, W->nout + 1);
 	HOOK(W, SLUICE__WH_CONCLUDING, NULL, it, 1);
@@ -266,15 +279,17 @@ static void conclude(struct worker *W, sluice_item_t *it, uint32_t next, uint64_
 static void flush(struct worker *W)
 {
 	sluice_flow_t *f = W->f;
-	for (uint32_t tgt = 0; tgt < f->nsteps + f->nclients && W->nout > 0; tgt++) {
+	const uint32_t to_clients = f->nsteps * SLUICE__LEVELS;
+	for (uint32_t tgt = 0; tgt < to_clients + f->nclients && W->nout > 0; tgt++) {
 		unsigned k = 0;
 		for (unsigned i = 0; i < W->nout; i++)
 			if (W->out_target[i] == tgt)
 				W->gather[k++] = W->out[i];
 		if (k == 0)
 			continue;
-		bool to_step = tgt < f->nsteps;
-		sluice_ring_producer_t *p = to_step ? &W->fwd[tgt] : &W->comp[tgt - f->nsteps];
+		bool to_step = tgt < to_clients;
+		sluice_ring_producer_t *p = to_step ? &W->fwd[tgt / SLUICE__LEVELS][tgt % SLUICE__LEVELS]
+						    : &W->comp[tgt - to_clients];
 		unsigned moved = 0;
 		while (moved < k) {
 			int rc = sluice_ring_enqueue_bulk_mpmc(p, W->gather + moved, k - moved,
@@ -344,6 +359,7 @@ static bool check_entry(struct worker *W, sluice_item_t *it)
 	void *p;
 	uint64_t cap;
 	it->user = d.user;
+	it->priority = sluice__level(d.priority);
 	it->attempt = d.attempt;
 	it->deadline_ = d.deadline_ns;
 	if (d.slot != it->slot_ || d.client != c || d.step != W->step) {
@@ -419,6 +435,10 @@ static void handle_and_conclude(struct worker *W, sluice_item_t *items, unsigned
 				    st->name, (unsigned long long)it->result_len,
 				    (unsigned long long)it->result_cap);
 		}
+		if (it->status_ == SLUICE_TASK_OK && cancelled(it)) {
+			it->status_ = SLUICE_TASK_CANCELLED;
+			set_message(it, "cancelled while step '%s' ran it", st->name);
+		}
 		if (it->status_ == SLUICE_TASK_HANDLER_ERROR)
 			count(&W->slot->handler_errors, 1);
 		uint32_t next = f->nsteps;
@@ -457,6 +477,10 @@ static void run_batch(struct worker *W, unsigned n, bool stopping)
 		} else if (stopping) {
 			it->status_ = SLUICE_TASK_FLOW_STOPPED;
 			set_message(it, "the flow stopped before step '%s' ran the task", st->name);
+			conclude(W, it, f->nsteps, now);
+		} else if (cancelled(it)) {
+			it->status_ = SLUICE_TASK_CANCELLED;
+			set_message(it, "cancelled before step '%s' ran it", st->name);
 			conclude(W, it, f->nsteps, now);
 		} else if (it->deadline_ != 0 && now > it->deadline_) {
 			count(&W->slot->timeouts, 1);
@@ -523,12 +547,10 @@ static int setup(struct worker *W)
 	if (!W->items || !W->spare || !W->gather || !W->out_target)
 		return SLUICE_ENOMEM;
 	int rc = sluice_ring_open(&W->in, W->st->ring_mem, W->st->ring_size);
-	for (uint32_t t = W->step + 1; rc == 0 && t < f->nsteps; t++) {
-		sluice_ring_t r;
-		rc = sluice_ring_open(&r, f->steps[t].ring_mem, f->steps[t].ring_size);
-		if (rc == 0)
-			rc = sluice_ring_producer_claim(&W->fwd[t], &r, W->owner);
-	}
+	if (rc == 0)
+		rc = sluice_ring_set_priority(&W->in, f->ring_lanes, SLUICE_FLOW_PRIORITY_BURST);
+	for (uint32_t t = W->step + 1; rc == 0 && t < f->nsteps; t++)
+		rc = sluice__claim_step_lanes(f, t, W->owner, W->fwd[t]);
 	for (uint32_t c = 0; rc == 0 && c < f->nclients; c++) {
 		sluice_ring_t r;
 		rc = sluice_ring_open(&r, f->comp_mem[c], f->comp_size[c]);

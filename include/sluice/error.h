@@ -37,6 +37,8 @@
 	XX(EOVERFLOW, -EOVERFLOW, "value too large for defined data type")    \
 	XX(ETIMEDOUT, -ETIMEDOUT, "timed out")                                \
 	XX(ECANCELED, -ECANCELED, "operation canceled")                       \
+	XX(EALREADY, -EALREADY, "already done")                                \
+	XX(EINPROGRESS, -EINPROGRESS, "in progress")                           \
 	XX(ENOTSUP, -ENOTSUP, "operation not supported")                      \
 	XX(EBADMAGIC, -4001, "not a sluice arena (bad magic)")                \
 	XX(EVERSION, -4002, "arena layout version not supported")             \

@@ -62,6 +62,14 @@
 #define SLUICE_STEP_MAX_ATTEMPTS 255
 #define SLUICE_FLOW_MAX_TASKS (1u << 20)
 #define SLUICE_TASK_MESSAGE_MAX 128   /* bytes, with the terminating NUL */
+/* Task priorities (sluice_task_t.priority). A high task is taken before
+ * the normal ones queued at every step; but a worker that took high tasks
+ * SLUICE_FLOW_PRIORITY_BURST times in a row while normal ones wait takes
+ * the normal ones first once, so normal tasks always get at least one
+ * batch in every SLUICE_FLOW_PRIORITY_BURST + 1 of each worker. */
+#define SLUICE_PRIORITY_NORMAL 0u
+#define SLUICE_PRIORITY_HIGH 1u
+#define SLUICE_FLOW_PRIORITY_BURST 8u
 /* Timeouts: wait without a deadline. */
 #define SLUICE_FLOW_FOREVER UINT64_MAX
 
@@ -86,6 +94,7 @@ typedef struct sluice_item {
 	uint64_t result_cap;
 	/* Read-only. */
 	uint64_t user;     /* the submitter's value (sluice_task_t.user) */
+	uint32_t priority; /* the submitter's (sluice_task_t.priority) */
 	uint32_t step;     /* index of the step running it */
 	uint32_t attempt;  /* 0 for the first run */
 	/* Private to sluice. */
@@ -97,7 +106,6 @@ typedef struct sluice_item {
 	uint32_t old_result_; /* sluice_block_t the task came with, or NONE */
 	uint32_t slot_;
 	uint32_t gen_;
-	uint32_t _pad_;
 } sluice_item_t;
 
 /* What a worker is. Passed to on_start and on_stop; valid during the call. */
@@ -145,6 +153,13 @@ SLUICE_EXTERN void *sluice_item_result_alloc(sluice_item_t *it, uint64_t size);
  * handle(), in the worker. */
 SLUICE_EXTERN void sluice_item_fail(sluice_item_t *it, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* True when the client has asked to cancel the task of `it`
+ * (sluice_task_cancel). A long handler may look now and then and return
+ * early; whatever it does, a task whose cancel is seen when the step
+ * concludes it ends with SLUICE_TASK_CANCELLED (unless the handler failed
+ * it). Call only from handle(), in the worker; one relaxed load. */
+SLUICE_EXTERN bool sluice_item_cancelled(const sluice_item_t *it);
 
 /* ---- defining a flow ------------------------------------------------------ */
 
@@ -300,6 +315,7 @@ typedef struct sluice_task {
 	uint64_t payload_cap;
 	uint64_t payload_len;
 	uint64_t user;         /* opaque to sluice; handlers see it */
+	uint32_t priority;     /* SLUICE_PRIORITY_NORMAL (alloc's) or SLUICE_PRIORITY_HIGH */
 	/* Read-only, valid once wait or reap returned the task. */
 	uint32_t status;       /* sluice_task_status_t */
 	/* Runs before the last one at the step that ran it last: 0 unless
@@ -374,6 +390,21 @@ SLUICE_EXTERN int sluice_task_wait(sluice_flow_t *f, sluice_task_t *t, uint64_t 
  * sluice_flow_supervisor_pidfd to learn of that). Client's thread; no
  * system call unless it re-arms. */
 SLUICE_EXTERN int sluice_flow_reap(sluice_flow_t *f, sluice_task_t **out, unsigned n);
+
+/* Cancels a submitted task. Returns 0 when the task was still queued: it
+ * is taken off its step at once (no worker will run it) and is complete,
+ * status SLUICE_TASK_CANCELLED, with whatever result earlier steps left;
+ * wait or reap returns it. SLUICE_EINPROGRESS when a worker is running
+ * it: the cancel is recorded, the task runs no further step and completes
+ * with SLUICE_TASK_CANCELLED when its current step concludes it (a handler
+ * may stop early: sluice_item_cancelled), unless that step finishes it
+ * first; a worker that dies holding it completes it as cancelled instead
+ * of retrying it. SLUICE_EALREADY when it has completed (wait or reap
+ * gives its own status). SLUICE_EINVAL for a task not submitted. In every
+ * case the task is still the caller's to wait for (or reap) and release.
+ * Client's thread; no system call (the eventfd is written once when reap
+ * has something new). */
+SLUICE_EXTERN int sluice_task_cancel(sluice_flow_t *f, sluice_task_t *t);
 
 /* Gives the task back: frees its entry, payload and result blocks. The
  * task's pointers are invalid afterwards. A task still in flight is

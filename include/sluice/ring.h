@@ -110,6 +110,10 @@ typedef struct sluice_ring {
 	uint32_t mask_;          /* capacity - 1, validated */
 	uint32_t wait_;
 	uint32_t next_lane_;     /* fan-in cursor: where the next dequeue starts */
+	uint32_t first_high_;    /* priority lanes: the first high lane; 0: none */
+	uint32_t next_high_;     /* fan-in cursor over the high lanes */
+	uint32_t burst_;         /* high-first calls in a row before normal goes first */
+	uint32_t high_run_;      /* calls in a row that took high and no normal */
 	uint32_t p_tail_;        /* SPSC: last p_tail seen; valid while c_head == c_head_ */
 	uint32_t c_head_;        /* SPSC: c_head when p_tail_ was taken or last moved */
 	int efd_;                /* eventfd for sluice_ring_arm, or -1 */
@@ -195,6 +199,27 @@ SLUICE_EXTERN void sluice_ring_producer_stats(const sluice_ring_producer_t *p,
  * -EEXIST when `owner` already holds a lane; -EINVAL for owner 0. */
 SLUICE_EXTERN int sluice_ring_producer_claim(sluice_ring_producer_t *p, const sluice_ring_t *r,
 					     uint32_t owner);
+
+/* As sluice_ring_producer_claim, but only a lane in [first, first +
+ * count), and -EEXIST only when `owner` holds a lane there: a producer may
+ * hold one lane of each range (the normal and the high lanes of a ring
+ * with priority lanes, sluice_ring_set_priority). -EINVAL for a range
+ * outside the ring. */
+SLUICE_EXTERN int sluice_ring_producer_claim_in(sluice_ring_producer_t *p, const sluice_ring_t *r,
+						uint32_t owner, uint32_t first, uint32_t count);
+
+/* Priority lanes, a convention between the producers and this consumer
+ * handle: lanes [0, first_high) carry normal descriptors, lanes
+ * [first_high, lanes) high ones (producers claim theirs with
+ * sluice_ring_producer_claim_in). The handle's dequeues take from the high
+ * lanes first, and fill up from the normal ones; but after `burst` calls
+ * in a row that took high descriptors and no normal one, the next call
+ * takes from the normal lanes first. So normal descriptors are never
+ * starved: while both kinds are queued, at least one call in every
+ * burst + 1 of this handle takes normal ones. MPMC only; first_high in
+ * 1 .. lanes - 1, burst >= 1. Returns 0 or -EINVAL. Handle's thread; no
+ * shared state is touched. */
+SLUICE_EXTERN int sluice_ring_set_priority(sluice_ring_t *r, uint32_t first_high, uint32_t burst);
 
 /* Gives the lane back (store-release of the owner word, ordered after every
  * descriptor this producer published, which stay queued for consumers).

@@ -18,3 +18,4 @@ sluice_add_test(NAME test_ring_dead_sleeper SOURCES queues/test_ring_dead_sleepe
 sluice_add_test(NAME test_ring_membarrier SOURCES queues/test_ring_membarrier.c LABELS unit
                 TIMEOUT 60)
 sluice_add_test(NAME test_ring_intent SOURCES queues/test_ring_intent.c LABELS unit TIMEOUT 30)
+sluice_add_test(NAME test_ring_priority SOURCES queues/test_ring_priority.c LABELS unit TIMEOUT 30)
