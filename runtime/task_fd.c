@@ -139,9 +139,9 @@ static int64_t splice_fill(sluice_flow_t *f, int fd, char *dst, uint64_t off, ui
 		if (n <= 0)
 			return got > 0 ? (int64_t)got : n;
 		got += (uint64_t)n;
-		if (nb < 0)
+		if (got < want && nb < 0)
 			nb = nonblocking(fd);
-		if (!nb)
+		if (nb == 0)
 			break;
 	}
 	return (int64_t)got;
