@@ -564,6 +564,7 @@ void sluice_flow_destroy(sluice_flow_t *f)
 	if (f->started && !f->sup_reaped)
 		(void)sluice_flow_stop(f, 0);
 	sluice__client_fini(f);
+	sluice__task_fd_fini(f);
 	if (f->sup_pidfd >= 0)
 		close(f->sup_pidfd);
 	if (f->sup_efd >= 0)

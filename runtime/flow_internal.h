@@ -65,6 +65,15 @@ struct sluice__step {
 	uint64_t ring_size;
 };
 
+/* The flow handle's pipe for SLUICE_READ_SPLICE (runtime/task_fd.c):
+ * made on first use (open false until then: the handle is calloc'd). */
+struct sluice__fd_pipe {
+	int rd, wr;
+	uint32_t cap;      /* the pipe's size: most bytes one splice moves */
+	bool open;
+	bool refused;      /* the arena's memfd refused splice: read(2) only */
+};
+
 struct sluice_flow {
 	char name[64];
 	uint32_t nsteps;
@@ -111,6 +120,9 @@ struct sluice_flow {
 	bool efd_mode;                                  /* sluice_flow_eventfd was called */
 
 	char err[256];
+
+	/* Payload from a descriptor (runtime/task_fd.c). */
+	struct sluice__fd_pipe fd_pipe;
 };
 
 /* ---- helpers (runtime/flow.c) ---- */
@@ -243,5 +255,9 @@ void sluice__recover_worker(struct sluice__recovery *R, uint32_t w);
  * reaped here). Looks at its pidfd (one poll(2) with no timeout) unless
  * that is already known. The client's thread. */
 bool sluice__supervisor_gone(sluice_flow_t *f);
+
+/* ---- payload from a descriptor (runtime/task_fd.c) ---- */
+/* Closes the handle's pipe, if it made one. sluice_flow_destroy. */
+void sluice__task_fd_fini(sluice_flow_t *f);
 
 #endif

@@ -35,6 +35,8 @@
 	XX(ERANGE, -ERANGE, "value out of range")                             \
 	XX(ENOSYS, -ENOSYS, "function not implemented")                       \
 	XX(EOVERFLOW, -EOVERFLOW, "value too large for defined data type")    \
+	XX(EMSGSIZE, -EMSGSIZE, "message too long for the payload block")     \
+	XX(ECONNRESET, -ECONNRESET, "connection reset by peer")               \
 	XX(ETIMEDOUT, -ETIMEDOUT, "timed out")                                \
 	XX(ECANCELED, -ECANCELED, "operation canceled")                       \
 	XX(EALREADY, -EALREADY, "already done")                                \
@@ -48,6 +50,7 @@
 	XX(ENOTOWNER, -4006, "block is not owned by the caller")              \
 	XX(EBADHANDLE, -4007, "handle out of range")                         \
 	XX(EWORKERSTART, -4020, "a worker's on_start failed")                 \
+	XX(EEOF, -4030, "end of file before the expected length")             \
 	XX(ESTOPPED, -4021, "flow is not running (stopped, stopping or not started)") \
 	XX(ESUPERVISOR, -4022, "the flow's supervisor died")
 

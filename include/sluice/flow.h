@@ -343,6 +343,50 @@ typedef struct sluice_task {
  * no system call. */
 SLUICE_EXTERN int sluice_task_alloc(sluice_flow_t *f, uint64_t payload_size, sluice_task_t **out);
 
+/* Payload from a descriptor: the zero-copy ingest of a request body.
+ * See docs/RUNTIME.md, "Payload from a descriptor". */
+enum sluice_task_read_flags {
+	/* Move the bytes fd -> a pipe -> the arena's memfd with splice(2), so
+	 * they never pass through user space. Falls back to read(2) where
+	 * splice is refused: a source that cannot be spliced from, an arena
+	 * that cannot be spliced into (hugetlbfs), no pipe to be had. */
+	SLUICE_READ_SPLICE = 1u << 0,
+};
+
+/* Appends up to `max` bytes read from `fd` to t's payload, at payload_len
+ * (never past payload_cap), and advances payload_len by what it added.
+ * Without flags it makes one read(2) into the payload block in place
+ * (the block is mapped: one copy, kernel to arena). With
+ * SLUICE_READ_SPLICE it moves one pipe-full at a time (up to 1 MiB, the
+ * pipe's size) and, for a non-blocking fd, goes on until the fd would
+ * block. Like read(2) it may add fewer than `max` bytes with more to come.
+ * Returns the bytes added (> 0); 0 at end of file (or for max 0);
+ * SLUICE_EAGAIN when a non-blocking fd has nothing to read (bytes added
+ * before it would block are returned as a count, never lost);
+ * SLUICE_EMSGSIZE when the payload is full (payload_len == payload_cap;
+ * nothing is read from fd); SLUICE_EINVAL for a task not freshly allocated
+ * (not between sluice_task_alloc and submit), payload_len > payload_cap or
+ * unknown flags; SLUICE_EBADF for a negative fd; SLUICE_EINTR when a
+ * signal came before any byte; other failures of read(2) and splice(2) as
+ * -errno (SLUICE_ECONNRESET, ...) when nothing was added. The client's
+ * thread; blocks as the fd does (a blocking fd until some bytes or end of
+ * file). The pipe is the flow handle's, made on first use, closed by
+ * sluice_flow_destroy; processes forked after that inherit it, unused. */
+SLUICE_EXTERN int64_t sluice_task_read_fd(sluice_flow_t *f, sluice_task_t *t, int fd, uint64_t max,
+					  unsigned flags);
+
+/* Appends exactly `n` bytes from `fd` to t's payload (a request body of
+ * known Content-Length), calling sluice_task_read_fd until they are all
+ * there: meant for a blocking fd. Returns 0 when all n arrived;
+ * SLUICE_EMSGSIZE, with nothing read, when n is more than the payload has
+ * room for (payload_cap - payload_len); SLUICE_EEOF when the fd reached end
+ * of file first; SLUICE_EAGAIN (non-blocking fd run dry), SLUICE_EINTR and
+ * the other codes of sluice_task_read_fd. On every failure payload_len
+ * tells how many bytes arrived: what came is kept. The client's thread;
+ * blocks until the n bytes, end of file, or an error. */
+SLUICE_EXTERN int sluice_task_read_fd_exact(sluice_flow_t *f, sluice_task_t *t, int fd, uint64_t n,
+					    unsigned flags);
+
 /* Routes the task to the first step whose condition accepts it and queues
  * its descriptor there, waiting up to timeout_ns while that step's ring is
  * full. A task no step accepts completes at once with SLUICE_TASK_OK and no
