@@ -184,6 +184,50 @@ static int64_t ring_size(uint32_t capacity, uint32_t lanes)
 	return sluice_ring_mem_size(&rc);
 }
 
+/* A name for an exec'd worker's registry: NULL, or 1 .. NAME_MAX - 1
+ * bytes. */
+static int check_name(const char *name, const char *field, uint32_t i, const char *step,
+		      char *err, size_t errlen)
+{
+	if (name != NULL && (name[0] == '\0' || strlen(name) >= SLUICE_HANDLER_NAME_MAX))
+		return bad(err, errlen, "steps[%u].%s: must be 1..%u bytes ('%s')", i, field,
+			   SLUICE_HANDLER_NAME_MAX - 1, step);
+	return 0;
+}
+
+/* Step i's exec_path, handler_name and condition_name. */
+static int validate_exec(const sluice_flow_opts_t *o, uint32_t i, char *err, size_t errlen)
+{
+	const sluice_step_t *s = &o->steps[i];
+	if (s->exec_path != NULL && (s->exec_path[0] == '\0' || strlen(s->exec_path) >= PATH_MAX))
+		return bad(err, errlen, "steps[%u].exec_path: must be 1..%u bytes ('%s')", i,
+			   PATH_MAX - 1, s->name);
+	if (s->exec_path != NULL && s->handler_name == NULL)
+		return bad(err, errlen,
+			   "steps[%u].handler_name: required with exec_path: the handler's name in "
+			   "the registry of %s ('%s')", i, s->exec_path, s->name);
+	if (s->exec_path == NULL && s->handler_name != NULL)
+		return bad(err, errlen, "steps[%u].handler_name: only for a step with exec_path ('%s')",
+			   i, s->name);
+	int rc = check_name(s->handler_name, "handler_name", i, s->name, err, errlen);
+	if (rc == 0)
+		rc = check_name(s->condition_name, "condition_name", i, s->name, err, errlen);
+	if (rc != 0)
+		return rc;
+	if (s->condition == NULL && s->condition_name != NULL)
+		return bad(err, errlen, "steps[%u].condition_name: given without a condition ('%s')", i,
+			   s->name);
+	/* The workers of earlier steps run this step's condition: an exec'd
+	 * one can find it only by name. */
+	for (uint32_t j = 0; s->condition != NULL && s->condition_name == NULL && j < i; j++)
+		if (o->steps[j].exec_path != NULL)
+			return bad(err, errlen,
+				   "steps[%u].condition_name: required: steps[%u] ('%s') is started by "
+				   "exec and runs this step's condition by name ('%s')",
+				   i, j, o->steps[j].name, s->name);
+	return 0;
+}
+
 static int validate(const sluice_flow_opts_t *o, struct plan *p, char *err, size_t errlen)
 {
 	if (o == NULL)
@@ -224,7 +268,10 @@ static int validate(const sluice_flow_opts_t *o, struct plan *p, char *err, size
 			if (strcmp(o->steps[j].name, s->name) == 0)
 				return bad(err, errlen, "steps[%u].name: '%s' is also the name of steps[%u]",
 					   i, s->name, j);
-		if (s->handler.handle == NULL)
+		int rc = validate_exec(o, i, err, errlen);
+		if (rc != 0)
+			return rc;
+		if (s->handler.handle == NULL && s->exec_path == NULL)
 			return bad(err, errlen, "steps[%u].handler.handle: must not be NULL ('%s')", i,
 				   s->name);
 		if (s->nprocs == 0 || s->nprocs > SLUICE_STEP_MAX_NPROCS)
@@ -313,8 +360,9 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
 	uint64_t steps_off = round_up(sizeof(struct sluice__flow_hdr), 64);
 	uint64_t workers_off = steps_off + o->nsteps * sizeof(struct sluice__step_rec);
 	uint64_t clients_off = workers_off + p->nworkers * sizeof(struct sluice__worker_slot);
-	uint64_t scratch_off = round_up(clients_off + SLUICE__NCLIENTS * sizeof(struct sluice__client_slot),
-					64);
+	uint64_t names_off = round_up(clients_off + SLUICE__NCLIENTS * sizeof(struct sluice__client_slot),
+				      64);
+	uint64_t scratch_off = names_off + o->nsteps * sizeof(struct sluice__step_names);
 	/* Per worker slot, in[batch_size] and out[batch_size] descriptors. */
 	uint64_t flow_size = scratch_off;
 	for (uint32_t i = 0; i < o->nsteps; i++) {
@@ -381,6 +429,8 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
 	h->clients_off = clients_off;
 	h->stop_grace_ns = p->stop_grace_ns;
 	snprintf(h->name, sizeof(h->name), "%s", o->name ? o->name : "");
+	h->names_off = names_off;
+	struct sluice__step_names *names = (void *)(flow + names_off);
 	f->hdr = h;
 	f->step_recs = (void *)(flow + steps_off);
 	f->wslots = (void *)(flow + workers_off);
@@ -396,6 +446,7 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
 		st->handler = s->handler;
 		st->condition = s->condition;
 		st->condition_arg = s->condition_arg;
+		st->has_condition = s->condition != NULL;
 		st->nprocs = s->nprocs;
 		st->nslots = s->nprocs + (s->max_tasks_per_worker ? 1 : 0);
 		st->batch_size = s->batch_size;
@@ -415,6 +466,16 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
 		st->first_worker = w;
 		st->ring_mem = rings + ring_off[i];
 		st->ring_size = p->step_ring_size[i];
+		if (s->exec_path != NULL && (st->exec_path = strdup(s->exec_path)) == NULL) {
+			bad(err, errlen, "steps[%u].exec_path: out of memory", i);
+			return SLUICE_ENOMEM;
+		}
+		snprintf(st->handler_name, sizeof(st->handler_name), "%s",
+			 s->handler_name ? s->handler_name : "");
+		snprintf(st->condition_name, sizeof(st->condition_name), "%s",
+			 s->condition_name ? s->condition_name : "");
+		memcpy(names[i].handler, st->handler_name, sizeof(names[i].handler));
+		memcpy(names[i].condition, st->condition_name, sizeof(names[i].condition));
 
 		memcpy(r->name, st->name, sizeof(r->name));
 		r->nprocs = st->nprocs;
@@ -571,6 +632,8 @@ void sluice_flow_destroy(sluice_flow_t *f)
 		close(f->sup_efd);
 	if (f->client_efd >= 0)
 		close(f->client_efd);
+	for (uint32_t i = 0; i < f->nsteps; i++)
+		free(f->steps[i].exec_path);
 	sluice_arena_destroy(f->arena);
 	free(f);
 }

@@ -5,7 +5,9 @@
  * supervisor and the workers are forks and use their copy of it: the
  * validated geometry, the handler pointers and the derived pointers into
  * the arena (mapped at the same address in a fork). None of it lives in
- * shared memory.
+ * shared memory. An exec'd worker builds its own from the arena
+ * (sluice__flow_open_arena), with the handler and conditions of its
+ * program's registry.
  */
 #ifndef SLUICE_RUNTIME_FLOW_INTERNAL_H
 #define SLUICE_RUNTIME_FLOW_INTERNAL_H
@@ -63,6 +65,10 @@ struct sluice__step {
 	uint64_t max_tasks_per_worker;
 	void *ring_mem;      /* in the arena */
 	uint64_t ring_size;
+	char *exec_path;     /* owned copy; NULL: workers are forks (client, supervisor only) */
+	char handler_name[SLUICE_HANDLER_NAME_MAX];   /* "" unless exec'd */
+	char condition_name[SLUICE_HANDLER_NAME_MAX]; /* "" when none */
+	bool has_condition;  /* the step has one (an opened handle has no function for it) */
 };
 
 /* The flow handle's pipe for SLUICE_READ_SPLICE (runtime/task_fd.c):
@@ -186,6 +192,28 @@ void sluice__client_drain(sluice_flow_t *f);
 
 /* ---- worker (runtime/worker.c) ---- */
 __attribute__((noreturn)) void sluice__worker_main(sluice_flow_t *f, uint32_t w);
+
+/* ---- opening a flow from its arena (runtime/flow_open.c) ---- */
+/* Builds a process-local handle from the arena `a` alone (an exec'd
+ * worker; later, a client attaching by name): reads the flow header, the
+ * step table, the names, the worker and client slots, and checks every
+ * field as untrusted input (magic, version, sizes, counts, each offset and
+ * size against its region, the rings and the block allocator opened and
+ * checked against the step table). The handle has no handlers or
+ * conditions (NULL), no processes and no descriptors (-1); it is not a
+ * client. Returns 0 and the handle, which then owns `a`
+ * (sluice_flow_destroy frees both); or SLUICE_EBADMAGIC, SLUICE_EVERSION,
+ * SLUICE_ECORRUPT, SLUICE_ENOMEM, a ring's or the allocator's code, with a
+ * message naming the field in err (errlen bytes), `a` still the caller's.
+ * Any thread; reads the geometry once. */
+int sluice__flow_open_arena(sluice_arena_t *a, sluice_flow_t **out, char *err, size_t errlen);
+
+/* ---- exec'd workers (runtime/worker_exec.c) ---- */
+/* In the supervisor's child for worker slot w of a step with exec_path:
+ * leaves the descriptors the worker needs open across exec and execs the
+ * step's program (sluice_worker_exec_main). When the exec fails, reports
+ * it in the slot as a failed start and exits. */
+__attribute__((noreturn)) void sluice__worker_exec(sluice_flow_t *f, uint32_t w);
 
 /* ---- recovery (runtime/recovery.c) ---- */
 /* sluice__sweep's queued_step: every step, or none. */

@@ -4,7 +4,9 @@
  *	region 1  flow    struct sluice__flow_hdr, then the step table
  *	                  (struct sluice__step_rec[nsteps]), the worker slots
  *	                  (struct sluice__worker_slot[nworkers]), the client
- *	                  slots (struct sluice__client_slot[nclients]), then
+ *	                  slots (struct sluice__client_slot[nclients]), the
+ *	                  steps' names for exec'd workers (struct
+ *	                  sluice__step_names[nsteps]), then
  *	                  each worker slot's scratch: the descriptors it took
  *	                  (in[batch_size]) and the ones it is sending on
  *	                  (out[batch_size]), where the supervisor finds them
@@ -21,8 +23,9 @@
  * line 0, step table, slot identities) is written once by the creator
  * before any other process exists; the other processes are its forks and
  * use their own copy of the validated geometry (struct sluice_flow), never
- * the shared one. Fields written after that are _Atomic and touched through
- * base/atomic.h.
+ * the shared one, except exec'd workers, which build theirs from the arena
+ * once, validating every field (runtime/flow_open.c). Fields written after
+ * that are _Atomic and touched through base/atomic.h.
  */
 #ifndef SLUICE_RUNTIME_FLOW_LAYOUT_H
 #define SLUICE_RUNTIME_FLOW_LAYOUT_H
@@ -36,7 +39,7 @@
 #include "base/atomic.h"
 
 #define SLUICE_FLOW_MAGIC UINT64_C(0x31574f4c46554c53) /* "SLUFLOW1" little-endian */
-#define SLUICE_FLOW_LAYOUT_VERSION 3u
+#define SLUICE_FLOW_LAYOUT_VERSION 3u /* 3: step names for exec'd workers, task cancel flag, priority lanes */
 
 enum sluice__region {
 	SLUICE__REGION_FLOW = 1,
@@ -175,6 +178,7 @@ struct sluice__flow_hdr {
 	uint64_t clients_off;
 	uint64_t stop_grace_ns;
 	char name[64];
+	uint64_t names_off;      /* struct sluice__step_names[nsteps], from the flow region's base */
 	/* Line 3: control, written by the client and the supervisor. */
 	_Atomic uint32_t state __attribute__((aligned(64))); /* enum sluice__flow_state; futex word */
 	_Atomic uint32_t sup_pid;
@@ -272,6 +276,13 @@ struct sluice__worker_slot {
 	char message[128];
 };
 
+/* Per step, the names an exec'd worker looks up in its program's registry;
+ * written once by create, NUL-terminated, "" when none. */
+struct sluice__step_names {
+	char handler[SLUICE_HANDLER_NAME_MAX];   /* set iff the step is started by exec */
+	char condition[SLUICE_HANDLER_NAME_MAX]; /* its condition's name, for exec'd workers before it */
+};
+
 struct sluice__client_slot {
 	uint64_t comp_ring_off;  /* from the rings region's base */
 	uint64_t comp_ring_size;
@@ -289,6 +300,7 @@ _Static_assert(offsetof(struct sluice__task_entry, j_gen) == 72, "task entry lay
 _Static_assert(offsetof(struct sluice__task_entry, cancel) == 96, "task entry layout");
 _Static_assert(offsetof(struct sluice__task_entry, message) == 128, "task entry layout");
 _Static_assert(offsetof(struct sluice__flow_hdr, name) == 72, "flow header layout");
+_Static_assert(offsetof(struct sluice__flow_hdr, names_off) == 136, "flow header layout");
 _Static_assert(offsetof(struct sluice__flow_hdr, state) == 192, "flow header layout");
 _Static_assert(offsetof(struct sluice__flow_hdr, message) == 256, "flow header layout");
 _Static_assert(sizeof(struct sluice__flow_hdr) == 512, "flow header layout");
@@ -300,5 +312,6 @@ _Static_assert(offsetof(struct sluice__worker_slot, intent) == 128, "worker slot
 _Static_assert(offsetof(struct sluice__worker_slot, message) == 192, "worker slot layout");
 _Static_assert(sizeof(struct sluice__worker_slot) == 320, "worker slot layout");
 _Static_assert(sizeof(struct sluice__client_slot) == 64, "client slot layout");
+_Static_assert(sizeof(struct sluice__step_names) == 128, "step names layout");
 
 #endif

@@ -281,6 +281,8 @@ static __attribute__((noreturn)) void worker_child(struct sup *S, uint32_t w)
 	for (uint32_t k = 0; k < S->f->nworkers; k++)
 		if (S->pidfd[k] >= 0)
 			close(S->pidfd[k]);
+	if (S->f->steps[worker_step(S->f, w)].exec_path != NULL)
+		sluice__worker_exec(S->f, w); /* a clean process: docs/RUNTIME.md */
 	sluice__worker_main(S->f, w);
 }
 

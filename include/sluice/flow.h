@@ -28,7 +28,9 @@
  *               supervisor (PR_SET_PDEATHSIG); the client's calls then
  *               return SLUICE_ESUPERVISOR.
  * The supervisor and the workers are forks of the client: the handler and
- * condition function pointers and their `arg` pointers are valid there. They
+ * condition function pointers and their `arg` pointers are valid there
+ * (except in the workers of a step with exec_path: those exec a worker
+ * program and find their handler in its registry by name). They
  * inherit the client's open descriptors and leave with _exit (no atexit
  * handlers run in them). Do not set SIGCHLD to SIG_IGN in the client, and do
  * not reap children you did not fork (waitpid(-1)): the supervisor is the
@@ -70,6 +72,7 @@
 #define SLUICE_PRIORITY_NORMAL 0u
 #define SLUICE_PRIORITY_HIGH 1u
 #define SLUICE_FLOW_PRIORITY_BURST 8u
+#define SLUICE_HANDLER_NAME_MAX 64    /* handler_name, condition_name: bytes, with the NUL */
 /* Timeouts: wait without a deadline. */
 #define SLUICE_FLOW_FOREVER UINT64_MAX
 
@@ -220,6 +223,33 @@ typedef struct sluice_step {
 	 * never runs short of workers; it finishes the batches it takes
 	 * meanwhile. 0: no limit. */
 	uint64_t max_tasks_per_worker;
+	/* How the step's workers start (docs/RUNTIME.md, "Exec'd workers").
+	 * NULL: each is a fork of the supervisor (the default). Else the path
+	 * of a worker program that links sluice and calls
+	 * sluice_worker_exec_main (include/sluice/worker.h): each worker is
+	 * forked and then execs it, a clean process for handlers that cannot
+	 * live in a forked copy (GPU contexts, threads started before fork).
+	 * It keeps the client's environment and the descriptors not marked
+	 * close-on-exec, and gets the arena; nothing else of the client. Its
+	 * handler (on_start, handle, on_stop, arg) is the program's registry
+	 * entry named handler_name: this step's `handler` is not used (handle
+	 * may be NULL). A relative path is resolved from the client's working
+	 * directory. Whether the program exists is found at start: a worker
+	 * that cannot exec, or finds no handler of that name, fails the start
+	 * (SLUICE_EWORKERSTART) or, later, dies as a restart that failed. */
+	const char *exec_path;
+	/* With exec_path: the handler's name in the program's registry,
+	 * 1 .. SLUICE_HANDLER_NAME_MAX - 1 bytes. Required with exec_path,
+	 * refused without. */
+	const char *handler_name;
+	/* The name of this step's condition in an exec'd worker program's
+	 * registry. The worker of a step runs the conditions of the steps
+	 * after it when it routes a task onward; an exec'd one has only its
+	 * program's functions: a step that has a condition and comes after a
+	 * step with exec_path must name it here (the client and forked
+	 * workers go on calling `condition`). Only with a condition; 1 ..
+	 * SLUICE_HANDLER_NAME_MAX - 1 bytes. */
+	const char *condition_name;
 } sluice_step_t;
 
 #define SLUICE_STEP_NEVER_FAIL UINT32_MAX

@@ -14,98 +14,22 @@
  * otherwise pass for chaos. Workers are also replaced every 5000 tasks
  * (max_tasks_per_worker), so hand-overs meet deaths.
  *
- * usage: test_flow_chaos [seconds [kill|segv|exit]]   (default 5 s, kill;
- * the issue's 20-second run: test_flow_chaos 20 kill) */
-#include "runtime/flow_test.h"
+ * With "exec", step b's workers are exec'd (the worker program
+ * tests/runtime/flow_exec_worker.c, handler "chaos_b"): every completion
+ * then comes from an exec'd process, and the kills, deaths, restarts and
+ * replacements hit exec'd workers as they hit forked ones.
+ *
+ * usage: test_flow_chaos [seconds [kill|segv|exit [exec]]]   (default 5 s,
+ * kill; the issue's 20-second run: test_flow_chaos 20 kill) */
+#include "runtime/chaos_handlers.h"
 
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/resource.h>
 
-#define MAX_IDS (1u << 20)
 #define WINDOW 256u
-#define ATTEMPTS 3u
-#define POISON(id) ((id) % 5003 == 5)
 
-enum mode { KILL, SEGV, EXIT };
 static enum mode mode;
-
-struct shared {
-	_Atomic uint64_t last_crash;      /* CLOCK_MONOTONIC of the last handler crash */
-	_Atomic uint8_t runs[MAX_IDS][2][ATTEMPTS + 1];
-};
-static struct shared *sh;
-
-static void die_now(void)
-{
-	if (mode == SEGV) {
-		/* The kernel's verdict, not a sanitizer's report. The address
-		 * is not NULL, so UBSan's null check lets the store through. */
-		signal(SIGSEGV, SIG_DFL);
-		volatile uintptr_t bad = 16;
-		*(volatile int *)bad = 1;
-	}
-	exit(7);
-}
-
-static bool should_die(const sluice_item_t *it, uint32_t step)
-{
-	if (mode == KILL)
-		return false;
-	uint64_t id = it->user;
-	if (POISON(id) && step == 1)
-		return true;
-	if (id % 97 != 3 + step || it->attempt != 0)
-		return false;
-	uint64_t now = test_now_ns(), last = atomic_load(&sh->last_crash);
-	return now - last >= 50 * MSEC && atomic_compare_exchange_strong(&sh->last_crash, &last, now);
-}
-
-/* Some work per task, so that most kills land inside a handler. */
-static void work(void)
-{
-	uint64_t until = test_now_ns() + 20000;
-	while (test_now_ns() < until)
-		sl_cpu_relax();
-}
-
-static void record(const sluice_item_t *it, uint32_t step)
-{
-	work();
-	if (it->user < MAX_IDS && it->attempt <= ATTEMPTS)
-		atomic_fetch_add(&sh->runs[it->user][step][it->attempt], 1);
-}
-
-static int h_a(void *arg, sluice_item_t *items, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++) {
-		record(&items[i], 0);
-		if (should_die(&items[i], 0))
-			die_now();
-		if (!test_result_u64(&items[i], test_payload_u64(&items[i]) + 1))
-			sluice_item_fail(&items[i], "a: no block");
-	}
-	return 0;
-}
-
-static int h_b(void *arg, sluice_item_t *items, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++) {
-		sluice_item_t *it = &items[i];
-		record(it, 1);
-		if (should_die(it, 1))
-			die_now();
-		uint64_t r;
-		if (it->result == NULL || it->result_len != 8) {
-			sluice_item_fail(it, "b: no result from a");
-			continue;
-		}
-		memcpy(&r, it->result, 8);
-		if (!test_result_u64(it, 2 * r))
-			sluice_item_fail(it, "b: no block");
-	}
-	return 0;
-}
 
 static sluice_flow_t *flow;
 static _Atomic bool stop_killing;
@@ -225,10 +149,12 @@ int main(int argc, char **argv)
 		mode = EXIT;
 	else
 		test_skip("mode must be kill, segv or exit");
+	bool exec = argc > 3 && strcmp(argv[3], "exec") == 0;
 	/* Dying workers must not leave core files behind. */
 	struct rlimit no_core = {0, 0};
 	(void)setrlimit(RLIMIT_CORE, &no_core);
-	sh = test_shared(sizeof(*sh));
+	sh = test_exec_shared(sizeof(*sh)); /* exec'd workers map it too */
+	atomic_store(&sh->mode, mode);
 
 	sluice_step_t steps[2] = {
 		test_step("a", h_a, 2, 8),
@@ -242,6 +168,10 @@ int main(int argc, char **argv)
 		steps[i].capacity = 64;
 		/* Hand-overs to replacements happen amid the deaths too. */
 		steps[i].max_tasks_per_worker = 5000;
+	}
+	if (exec) {
+		steps[1].exec_path = test_exec_worker();
+		steps[1].handler_name = "chaos_b";
 	}
 	flow = test_flow("chaos", steps, 2, 1024);
 	sluice_flow_t *f = flow;
@@ -258,6 +188,8 @@ int main(int argc, char **argv)
 	CHECK(dup2(pfd[1], 2) == 2); /* dup2 clears O_CLOEXEC on 2 */
 	test_start(f);
 	CHECK(dup2(log_out, 2) == 2);
+	for (uint32_t k = 0; exec && k < 2; k++)
+		CHECK(test_runs_program((pid_t)sluice_flow_worker_pid(f, 1, k), steps[1].exec_path));
 	close(pfd[1]);
 	pthread_t th;
 	if (mode == KILL)
@@ -320,10 +252,10 @@ int main(int argc, char **argv)
 	CHECK(unexpected == 0);
 	uint64_t leaked = sl_load_relaxed(&f->hdr->leaked_blocks);
 	uint64_t lost = sl_load_relaxed(&f->hdr->lost_completions);
-	printf("%s, %llu s: %llu tasks: %llu ok, %llu worker died; %u kills; "
+	printf("%s%s, %llu s: %llu tasks: %llu ok, %llu worker died; %u kills; "
 	       "%llu blocks found leaked by the audit at stop, %llu duplicate completions dropped\n",
-	       m, (unsigned long long)secs, (unsigned long long)next, (unsigned long long)ok,
-	       (unsigned long long)died, atomic_load(&kills), (unsigned long long)leaked,
+	       m, exec ? " (step b exec'd)" : "", (unsigned long long)secs,
+	       (unsigned long long)next, (unsigned long long)ok, (unsigned long long)died, atomic_load(&kills), (unsigned long long)leaked,
 	       (unsigned long long)sl_load_relaxed(&f->cslots[0].dropped));
 	CHECK(ok + died == next);
 	CHECK(deaths > 0); /* the chaos happened */

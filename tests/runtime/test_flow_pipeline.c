@@ -6,107 +6,16 @@
  *   double  (skips x % 3 == 0)        result = 2 * (result or x) new block
  *   finish  (skips x % 10007 == 0)    result += 7 in place, or x + 7 in a new block
  *
- * usage: test_flow_pipeline [tasks [window]]   (tasks scaled down by
- * SLUICE_TEST_SLOWDOWN) */
-#include "runtime/flow_test.h"
-
-enum { PARSE_BATCH = 32, DOUBLE_BATCH = 16, FINISH_BATCH = 64 };
-
-static bool applies_parse(uint64_t x) { return x % 1000 != 999; }
-static bool applies_double(uint64_t x) { return x % 3 != 0; }
-static bool applies_finish(uint64_t x) { return x % 10007 != 0; }
-
-static bool cond_parse(void *arg, const sluice_item_t *t) { return applies_parse(test_payload_u64(t)); }
-static bool cond_double(void *arg, const sluice_item_t *t) { return applies_double(test_payload_u64(t)); }
-static bool cond_finish(void *arg, const sluice_item_t *t) { return applies_finish(test_payload_u64(t)); }
-
-/* Expected result; false when no step makes one. */
-static bool expected(uint64_t x, uint64_t *r)
-{
-	bool has = false;
-	if (applies_parse(x))
-		*r = x + 1, has = true;
-	if (applies_double(x))
-		*r = 2 * (has ? *r : x), has = true;
-	if (applies_finish(x))
-		*r = (has ? *r : x) + 7, has = true;
-	return has;
-}
-
-static int too_big(sluice_item_t *items, unsigned n, unsigned max)
-{
-	if (n == 0 || n > max) {
-		for (unsigned i = 0; i < n; i++)
-			sluice_item_fail(&items[i], "batch of %u, batch_size %u", n, max);
-		return 1;
-	}
-	return 0;
-}
-
-static int h_parse(void *arg, sluice_item_t *items, unsigned n)
-{
-	if (too_big(items, n, PARSE_BATCH))
-		return 0;
-	for (unsigned i = 0; i < n; i++) {
-		sluice_item_t *it = &items[i];
-		uint64_t x = test_payload_u64(it);
-		if (it->payload_len != 8 || it->result != NULL || !applies_parse(x))
-			sluice_item_fail(it, "parse: wrong task %llu", (unsigned long long)x);
-		else if (!test_result_u64(it, x + 1))
-			sluice_item_fail(it, "parse: no block");
-	}
-	return 0;
-}
-
-static int h_double(void *arg, sluice_item_t *items, unsigned n)
-{
-	if (too_big(items, n, DOUBLE_BATCH))
-		return 0;
-	for (unsigned i = 0; i < n; i++) {
-		sluice_item_t *it = &items[i];
-		uint64_t x = test_payload_u64(it), r = x;
-		if (!applies_double(x) || (it->result != NULL) != applies_parse(x)) {
-			sluice_item_fail(it, "double: wrong task %llu", (unsigned long long)x);
-			continue;
-		}
-		if (it->result != NULL) {
-			if (it->result_len != 8) {
-				sluice_item_fail(it, "double: result_len %llu",
-						 (unsigned long long)it->result_len);
-				continue;
-			}
-			memcpy(&r, it->result, 8); /* still readable after a new alloc, but read first */
-		}
-		if (!test_result_u64(it, 2 * r))
-			sluice_item_fail(it, "double: no block");
-	}
-	return 0;
-}
-
-static int h_finish(void *arg, sluice_item_t *items, unsigned n)
-{
-	if (too_big(items, n, FINISH_BATCH))
-		return 0;
-	for (unsigned i = 0; i < n; i++) {
-		sluice_item_t *it = &items[i];
-		uint64_t x = test_payload_u64(it), r;
-		if (!applies_finish(x)) {
-			sluice_item_fail(it, "finish: wrong task %llu", (unsigned long long)x);
-		} else if (it->result != NULL) {
-			/* In place, in the block an earlier step made. */
-			if (it->result_len != 8 || it->result_cap < 8) {
-				sluice_item_fail(it, "finish: bad result");
-				continue;
-			}
-			memcpy(&r, it->result, 8);
-			r += 7;
-			memcpy(it->result, &r, 8);
-		} else if (!test_result_u64(it, x + 7)) {
-			sluice_item_fail(it, "finish: no block");
-		}
-	}
-	return 0;
-}
+ * With "exec", step 1 (double) is started by exec of the worker program
+ * tests/runtime/flow_exec_worker.c, which runs the same handler and, to
+ * route tasks on, finish's condition (found by its condition_name): the
+ * same checks then hold for a step of exec'd workers between two steps of
+ * forked ones.
+ *
+ * usage: test_flow_pipeline [tasks [window [exec]]]   (tasks scaled down
+ * by SLUICE_TEST_SLOWDOWN) */
+#include "runtime/exec_test.h"
+#include "runtime/pipeline_handlers.h"
 
 static uint64_t checked;
 
@@ -144,6 +53,7 @@ int main(int argc, char **argv)
 	uint64_t ntasks = test_arg_u64(argc, argv, 1, 100000) / test_slowdown();
 	uint64_t window = test_arg_u64(argc, argv, 2, 512);
 	CHECK(window >= 1 && window <= 1024);
+	bool exec = argc > 3 && strcmp(argv[3], "exec") == 0;
 
 	sluice_step_t steps[3] = {
 		test_step("parse", h_parse, 2, PARSE_BATCH),
@@ -155,8 +65,15 @@ int main(int argc, char **argv)
 	steps[1].batch_timeout_ns = 200000; /* 200 us */
 	steps[2].condition = cond_finish;
 	steps[2].capacity = 64; /* small: producers of finish meet a full ring */
+	if (exec) {
+		steps[1].exec_path = test_exec_worker();
+		steps[1].handler_name = "double";
+		steps[2].condition_name = "finish"; /* run by step 1's workers */
+	}
 	sluice_flow_t *f = test_flow("pipeline", steps, 3, 1024);
 	test_start(f);
+	for (uint32_t k = 0; exec && k < 2; k++)
+		CHECK(test_runs_program((pid_t)sluice_flow_worker_pid(f, 1, k), steps[1].exec_path));
 
 	/* Tasks in submit order; the head is waited for, the others collect
 	 * in the flow's ready list meanwhile. */
@@ -190,8 +107,8 @@ int main(int argc, char **argv)
 		check_task(f, t);
 	}
 	uint64_t dt = test_now_ns() - t0;
-	printf("%llu tasks through 3 steps in %.3f s (%.0f tasks/s)\n", (unsigned long long)ntasks,
-	       dt / 1e9, ntasks / (dt / 1e9));
+	printf("%llu tasks through 3 steps%s in %.3f s (%.0f tasks/s)\n", (unsigned long long)ntasks,
+	       exec ? " (step 1 exec'd)" : "", dt / 1e9, ntasks / (dt / 1e9));
 
 	/* Each step ran exactly the tasks its condition accepted, in batches
 	 * never larger than its batch_size. */

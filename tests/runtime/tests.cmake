@@ -29,3 +29,29 @@ sluice_add_test(NAME test_flow_read_fd SOURCES runtime/test_flow_read_fd.c LABEL
 if(SLUICE_ASAN)
   set_property(TEST test_flow_chaos_exit APPEND PROPERTY ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0")
 endif()
+
+# Exec'd workers (docs/RUNTIME.md, "Exec'd workers"): the worker program the
+# tests exec, found through the path compiled into them; the pipeline and
+# chaos checks again with a step of exec'd workers.
+add_executable(flow_exec_worker runtime/flow_exec_worker.c)
+target_link_libraries(flow_exec_worker PRIVATE sluice_internal)
+target_include_directories(flow_exec_worker PRIVATE ${PROJECT_SOURCE_DIR}/tests)
+sluice_add_test(NAME test_flow_exec SOURCES runtime/test_flow_exec.c LABELS unit TIMEOUT 60)
+sluice_add_test(NAME test_flow_open SOURCES runtime/test_flow_open.c LABELS unit TIMEOUT 30)
+sluice_add_test(NAME test_flow_pipeline_exec SOURCES runtime/test_flow_pipeline.c LABELS stress
+                TIMEOUT 180 ARGS 100000 512 exec)
+foreach(mode kill segv exit)
+  sluice_add_test(NAME test_flow_chaos_exec_${mode} SOURCES runtime/test_flow_chaos.c
+                  LABELS chaos TIMEOUT 120 ARGS 5 ${mode} exec)
+endforeach()
+if(SLUICE_ASAN)
+  set_property(TEST test_flow_chaos_exec_exit APPEND PROPERTY ENVIRONMENT
+               "ASAN_OPTIONS=detect_leaks=0")
+endif()
+foreach(t test_flow_exec test_flow_pipeline test_flow_pipeline_exec test_flow_chaos_kill
+          test_flow_chaos_segv test_flow_chaos_exit test_flow_chaos_exec_kill
+          test_flow_chaos_exec_segv test_flow_chaos_exec_exit)
+  target_compile_definitions(${t} PRIVATE
+                             SLUICE_TEST_EXEC_WORKER="$<TARGET_FILE:flow_exec_worker>")
+  add_dependencies(${t} flow_exec_worker)
+endforeach()
