@@ -314,6 +314,7 @@ static int fork_slot(struct sup *S, uint32_t w)
 	S->hung[w] = false;
 	S->kill_why[w] = SLUICE_KILL_NONE;
 	S->retire_seen[w] = false;
+	uint64_t forked = sluice__now_ns(); /* before: the child may be ready before fork returns here */
 	pid_t pid = fork();
 	if (pid < 0)
 		return -errno;
@@ -321,7 +322,7 @@ static int fork_slot(struct sup *S, uint32_t w)
 		worker_child(S, w);
 	/* Relaxed: snapshots for observers. */
 	sl_store_relaxed(&ws->pid, (uint32_t)pid);
-	sluice__health_forked(f, w, (uint32_t)pid, restart, sluice__now_ns());
+	sluice__health_forked(f, w, (uint32_t)pid, restart, forked);
 	int pfd = pidfd_open(pid, 0);
 	if (pfd < 0) {
 		int err = -errno;

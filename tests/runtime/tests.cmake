@@ -26,3 +26,11 @@ sluice_add_test(NAME test_flow_recycle SOURCES runtime/test_flow_recycle.c LABEL
 if(SLUICE_ASAN)
   set_property(TEST test_flow_chaos_exit APPEND PROPERTY ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0")
 endif()
+sluice_add_test(NAME test_flow_health SOURCES runtime/test_flow_health.c LABELS unit TIMEOUT 60)
+sluice_add_test(NAME test_flow_health_death SOURCES runtime/test_flow_health_death.c LABELS chaos
+                TIMEOUT 60)
+# A reader thread beside the client's thread: also a TSan test.
+sluice_add_test(NAME test_flow_health_reader SOURCES runtime/test_flow_health_reader.c
+                LABELS "stress;tsan" TIMEOUT 120 ARGS 3 plain)
+sluice_add_test(NAME test_flow_health_reader_kill SOURCES runtime/test_flow_health_reader.c
+                LABELS chaos TIMEOUT 120 ARGS 3 kill)
