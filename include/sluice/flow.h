@@ -22,7 +22,11 @@
  *               exponential back-off; a step whose workers keep dying is
  *               failed (SLUICE_TASK_STEP_FAILED). It also kills a worker
  *               whose task is past its step's timeout plus hung_grace_ns,
- *               and replaces workers after max_tasks_per_worker.
+ *               or whose handle() call goes heartbeat_timeout_ns without a
+ *               beat, and replaces workers after max_tasks_per_worker.
+ *               Every process writes its health (counters, histograms,
+ *               heartbeat, pids, exit causes) into the arena, where
+ *               sluice_flow_snapshot_take reads it without locks.
  *   workers     forked by the supervisor; each runs its step's on_start,
  *               then the batch loop, then on_stop. They die with the
  *               supervisor (PR_SET_PDEATHSIG); the client's calls then
@@ -37,8 +41,9 @@
  * Threads: a flow handle's client calls (alloc, submit, wait, reap,
  * release, eventfd, start, stop, destroy) are made by one thread at a
  * time; the handle does no locking of its own. The observing calls (stats,
- * pids) may run concurrently with them. A process forked from the client
- * must not use the flow handle (attaching other clients is a later slice).
+ * pids, snapshots) may run concurrently with them. A process forked from
+ * the client must not use the flow handle (attaching other clients is a
+ * later slice).
  *
  * Errors: 0 or a count on success, a negative SLUICE_E* code on failure;
  * errno is never set. How a task ended is its status (sluice_task_status_t,
@@ -565,9 +570,10 @@ SLUICE_EXTERN int sluice_flow_snapshot_create(const sluice_flow_t *f, sluice_flo
  * are read one by one. A record whose writer died inside a write section
  * that nobody closed (the supervisor closes them when it reaps) is retried
  * for at most about 10 ms, then copied as it is and marked torn. Any
- * thread of any process that has f, concurrently with everything the flow
- * does (not with destroy). Returns 0 or SLUICE_EINVAL (a snapshot of
- * another geometry). */
+ * thread of the process holding f, concurrently with everything the flow
+ * does (not with destroy); it sleeps only while it waits for such a
+ * record (20 us naps). Returns 0 or SLUICE_EINVAL (a snapshot of another
+ * geometry). */
 SLUICE_EXTERN int sluice_flow_snapshot_take(const sluice_flow_t *f, sluice_flow_snapshot_t *s);
 
 /* Frees a snapshot. NULL is ignored. */
