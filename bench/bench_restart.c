@@ -23,10 +23,14 @@
  * Chaos throughput: two flows alike, of two steps, two workers each, batch
  * 8, each task 20 us of CPU per step, max_attempts 3, restart delay 2 ms
  * doubling to 20 ms, fail_deaths NEVER (test_flow_chaos's settings); the
- * client keeps 256 tasks in flight. In each round each flow runs for the
- * round's time (order alternating), one quiet and one with a random live
- * worker SIGKILLed every 50 ms; tasks finished OK per second, the median
- * over rounds, and the kill/quiet ratio.
+ * client keeps 256 tasks in flight. One flow is left alone, the other has
+ * a random live worker SIGKILLed every 50 ms of its running time. In each
+ * round each flow runs for the round's time in slices of 250 ms, the two
+ * taking turns (which goes first alternates), so that both see the same
+ * machine: on this shared 2-CPU machine its speed moves by 2x within
+ * seconds. Tasks finished OK per second of a flow's slices (a slice stops
+ * submitting at its end and drains uncounted), per round, the median over
+ * rounds, and the kill/quiet ratio.
  *
  * The supervisor's log (a line per death) goes to /dev/null (--log FILE to
  * keep it). No pinning: the two CPUs are shared by everything. Goals are
@@ -34,7 +38,7 @@
  * something failed.
  *
  * usage: bench_restart [--quick] [--json FILE] [--markdown] [--kills N]
- *                      [--rounds N] [--round-ms N] [--log FILE]
+ *                      [--rounds N (0: latency only)] [--round-ms N] [--log FILE]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -68,6 +72,7 @@
 #define CHUNK 32u
 #define WORK_NS 20000u
 #define KILL_EVERY_NS (50 * MSEC)
+#define SLICE_NS (250 * MSEC)
 #define POLL_US 200
 
 struct cfg {
@@ -240,16 +245,19 @@ struct load {
 	sluice_flow_snapshot_t *s;
 	int efd;
 	unsigned seed;
+	uint64_t since_kill; /* running time since the last kill, carried between slices */
 };
 
-/* Runs f for C.round_ns with WINDOW tasks in flight; with kills, a random
- * live worker is SIGKILLed every 50 ms. Returns the tasks finished OK in
- * that time (the rest drain afterwards, uncounted), or -1. */
-static int64_t run_load(struct load *L, bool kills, unsigned *nkills, uint64_t *died)
+/* Runs f for `ns` with WINDOW tasks in flight; with kills, a random live
+ * worker is SIGKILLed every 50 ms of the flow's running time. Returns the
+ * tasks finished OK in that time (the rest drain afterwards, uncounted),
+ * or -1. */
+static int64_t run_load(struct load *L, uint64_t ns, bool kills, unsigned *nkills, uint64_t *died)
 {
 	sluice_flow_t *f = L->f;
 	sluice_task_t *out[CHUNK], *batch[CHUNK];
-	uint64_t start = bench_now_ns(), end = start + C.round_ns, next_kill = start + KILL_EVERY_NS;
+	uint64_t start = bench_now_ns(), end = start + ns;
+	uint64_t next_kill = start + (KILL_EVERY_NS - L->since_kill);
 	uint64_t ok = 0, inflight = 0;
 	for (;;) {
 		uint64_t now = bench_now_ns();
@@ -297,6 +305,7 @@ static int64_t run_load(struct load *L, bool kills, unsigned *nkills, uint64_t *
 				(*nkills)++;
 		}
 	}
+	L->since_kill = next_kill > end ? KILL_EVERY_NS - (next_kill - end) : 0;
 	return (int64_t)ok;
 }
 
@@ -322,26 +331,26 @@ static int run_chaos(void)
 		L[k].efd = sluice_flow_eventfd(L[k].f);
 	}
 	int ret = 0;
+	unsigned nslices = (unsigned)((C.round_ns + SLICE_NS - 1) / SLICE_NS), turn = 0;
 	for (unsigned r = 0; r < C.rounds && ret == 0; r++) {
-		for (int j = 0; j < 2 && ret == 0; j++) {
-			int k = (r % 2 == 0) ? j : 1 - j;
-			unsigned nk = 0;
-			uint64_t died = 0;
-			int64_t ok = run_load(&L[k], k == 1, &nk, &died);
-			if (ok < 0) {
-				ret = -1;
-				break;
-			}
-			double tps = (double)ok / ((double)C.round_ns / 1e9);
-			if (k == 1) {
-				R[r].kill_tps = tps;
-				R[r].kills = nk;
-				R[r].ok = (uint64_t)ok;
-				R[r].died = died;
-			} else {
-				R[r].quiet_tps = tps;
+		uint64_t ok[2] = {0, 0}, died = 0;
+		unsigned nk = 0;
+		for (unsigned sl = 0; sl < nslices && ret == 0; sl++, turn++) {
+			for (int j = 0; j < 2 && ret == 0; j++) {
+				int k = turn % 2 == 0 ? j : 1 - j;
+				int64_t n = run_load(&L[k], C.round_ns / nslices, k == 1, &nk, &died);
+				if (n < 0)
+					ret = -1;
+				else
+					ok[k] += (uint64_t)n;
 			}
 		}
+		double secs = (double)(C.round_ns / nslices * nslices) / 1e9;
+		R[r].quiet_tps = (double)ok[0] / secs;
+		R[r].kill_tps = (double)ok[1] / secs;
+		R[r].kills = nk;
+		R[r].ok = ok[1];
+		R[r].died = died;
 		if (ret == 0)
 			fprintf(stderr, "round %u: quiet %.0f tasks/s, with kills %.0f tasks/s (%u kills)\n",
 				r + 1, R[r].quiet_tps, R[r].kill_tps, R[r].kills);
@@ -430,6 +439,8 @@ static void print_report(void)
 	print(t, stdout);
 	bench_table_free(t);
 
+	if (C.rounds == 0)
+		goto goals;
 	printf("\nThroughput of a 2-step flow (2 workers a step, 20 us a task a step), tasks OK/s:\n\n");
 	static const char *const h2[] = {"round", "quiet", "a kill every 50 ms", "kills", "ratio",
 					 "ended WORKER_DIED"};
@@ -452,6 +463,7 @@ static void print_report(void)
 	print(t, stdout);
 	bench_table_free(t);
 
+goals:;
 	uint64_t n99 = bench_hist_quantile(&h_noticed, 0.99), r99 = bench_hist_quantile(&h_ready, 0.99);
 	printf("\nGoals (informational):\n");
 	printf("  death noticed p99 %.3f ms < 1 ms: %s\n", (double)n99 / 1e6, n99 < MSEC ? "PASS" : "MISS");
@@ -518,12 +530,17 @@ static int write_json(double load0, double load1)
 		       "2 steps x 2 workers, batch 8, 20 us a task a step, max_attempts 3, restart "
 		       "delay 2 ms doubling to 20 ms, fail_deaths never, 256 tasks in flight");
 	bench_json_u64(&j, "kill_every_ns", KILL_EVERY_NS);
+	bench_json_u64(&j, "slice_ns", SLICE_NS);
 	bench_json_obj_end(&j);
 	bench_json_obj_begin(&j, "restart_latency");
 	json_pct(&j, "death_noticed", &h_noticed);
 	json_pct(&j, "replacement_forked", &h_forked);
 	json_pct(&j, "replacement_ready", &h_ready);
 	bench_json_obj_end(&j);
+	if (C.rounds == 0) {
+		bench_json_null(&j, "chaos_throughput");
+		goto goals;
+	}
 	bench_json_obj_begin(&j, "chaos_throughput");
 	bench_json_arr_begin(&j, "rounds");
 	for (unsigned r = 0; r < C.rounds; r++) {
@@ -539,6 +556,7 @@ static int write_json(double load0, double load1)
 	bench_json_num(&j, "kill_median", kill_med);
 	bench_json_num(&j, "ratio_median", ratio_med);
 	bench_json_obj_end(&j);
+goals:
 	bench_json_arr_begin(&j, "goals");
 	uint64_t n99 = bench_hist_quantile(&h_noticed, 0.99), r99 = bench_hist_quantile(&h_ready, 0.99);
 	bench_json_obj_begin(&j, NULL);
@@ -566,7 +584,7 @@ static void usage(FILE *f)
 		   "  --json FILE     write the results as JSON\n"
 		   "  --markdown      print the tables as Markdown\n"
 		   "  --kills N       restart-latency kills (default 400, quick 100)\n"
-		   "  --rounds N      chaos rounds (default 5, quick 3)\n"
+		   "  --rounds N      chaos rounds (default 5, quick 3; 0: latency only)\n"
 		   "  --round-ms N    each flow's time per round (default 2000, quick 1000)\n"
 		   "  --log FILE      append the supervisors' log there (default /dev/null)\n");
 }
@@ -585,7 +603,7 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
-	long kills = 0, rounds = 0, round_ms = 0;
+	long kills = 0, rounds = -1, round_ms = 0;
 	int o;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		char *end = NULL;
@@ -601,7 +619,7 @@ int main(int argc, char **argv)
 			break;
 		case O_ROUNDS:
 			rounds = strtol(optarg, &end, 10);
-			if (*end || rounds < 1 || rounds > (long)MAX_ROUNDS)
+			if (*end || rounds < 0 || rounds > (long)MAX_ROUNDS)
 				goto bad;
 			break;
 		case O_ROUND_MS:
@@ -619,7 +637,7 @@ int main(int argc, char **argv)
 		len += snprintf(C.command + len, sizeof(C.command) - (size_t)len, "%s%s",
 				i ? " " : "", argv[i]);
 	C.kills = kills ? (unsigned)kills : (C.quick ? 100 : 400);
-	C.rounds = rounds ? (unsigned)rounds : (C.quick ? 3 : 5);
+	C.rounds = rounds >= 0 ? (unsigned)rounds : (C.quick ? 3 : 5);
 	C.round_ns = (uint64_t)(round_ms ? round_ms : (C.quick ? 1000 : 2000)) * MSEC;
 
 	bench_hist_init(&h_noticed);
@@ -629,10 +647,12 @@ int main(int argc, char **argv)
 	fprintf(stderr, "restart latency: %u kills...\n", C.kills);
 	if (run_latency() != 0)
 		return 1;
-	fprintf(stderr, "chaos throughput: %u rounds of %.1f s per flow...\n", C.rounds,
-		(double)C.round_ns / 1e9);
-	if (run_chaos() != 0)
-		return 1;
+	if (C.rounds > 0) {
+		fprintf(stderr, "chaos throughput: %u rounds of %.1f s per flow...\n", C.rounds,
+			(double)C.round_ns / 1e9);
+		if (run_chaos() != 0)
+			return 1;
+	}
 	double load1 = loadavg();
 	summarize();
 	print_report();
