@@ -397,8 +397,7 @@ static void sup_setup(struct sup *S)
 	S->restart_at = calloc(f->nworkers, sizeof(*S->restart_at));
 	S->pend = malloc(f->max_tasks * sizeof(*S->pend));
 	if (!S->pidfd || !S->sstate || !S->dead || !S->hung || !S->kill_why || !S->retire_seen ||
-	    !S->replaces ||
-	    !S->restart_at || !S->pend)
+	    !S->replaces || !S->restart_at || !S->pend)
 		fail_start(S, SLUICE_ENOMEM, "supervisor: out of memory");
 	for (uint32_t w = 0; w < f->nworkers; w++) {
 		S->pidfd[w] = -1;
@@ -760,12 +759,6 @@ static uint64_t run_restarts(struct sup *S, uint64_t now)
 	return next;
 }
 
-/* Kills workers whose task is past its deadline plus the step's grace, or
- * whose handle() call has gone heartbeat_timeout_ns without a beat.
- * Returns when to look again: the next such moment, and no later than the
- * smallest grace or heartbeat timeout from now (a task taken or a call
- * begun after this look has a deadline or a beat after now, so it cannot
- * be due before that). */
 /* The heartbeat part of check_hung for live worker w: kills it (and
  * returns true) when its call in hand has gone its step's heartbeat
  * timeout without a beat; else lowers *next to when that would be. */
@@ -801,6 +794,12 @@ static bool check_heartbeat(struct sup *S, uint32_t w, uint64_t now, uint64_t *n
 	return true;
 }
 
+/* Kills workers whose task is past its deadline plus the step's grace, or
+ * whose handle() call has gone heartbeat_timeout_ns without a beat.
+ * Returns when to look again: the next such moment, and no later than the
+ * smallest grace or heartbeat timeout from now (a task taken or a call
+ * begun after this look has a deadline or a beat after now, so it cannot
+ * be due before that). */
 static uint64_t check_hung(struct sup *S, uint64_t now)
 {
 	sluice_flow_t *f = S->f;

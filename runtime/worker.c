@@ -14,7 +14,10 @@
  *      are bad ends with SLUICE_TASK_BAD_DESCRIPTOR; one already past its
  *      deadline with SLUICE_TASK_TIMEOUT; during a stop with
  *      SLUICE_TASK_FLOW_STOPPED;
- *   3. hand the rest to handle() as one batch;
+ *   3. hand the rest to handle() as one batch; its start and its end are
+ *      beats in the slot's health record (runtime/health.c), which takes
+ *      the call's counters and histograms at its end, before any task is
+ *      concluded;
  *   4. per task: status (handler's, TIMEOUT if its deadline passed while in
  *      hand, HANDLER_ERROR for a result_len beyond its block), the next
  *      step whose condition accepts it, or its client; write the entry's
