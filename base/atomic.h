@@ -32,6 +32,8 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
 						memory_order_relaxed,          \
 						memory_order_relaxed)
 #define sl_fence_seq_cst() atomic_thread_fence(memory_order_seq_cst)
+#define sl_fence_release() atomic_thread_fence(memory_order_release)
+#define sl_fence_acquire() atomic_thread_fence(memory_order_acquire)
 
 /* A spin-wait hint for the CPU (pause on x86). */
 static inline void sl_cpu_relax(void)

@@ -31,6 +31,7 @@
 #include <sluice/error.h>
 
 #include "runtime/flow_internal.h"
+#include "runtime/health.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -214,6 +215,7 @@ static void take_completion(sluice_flow_t *f, const sluice_desc_t *d)
 	case SLUICE__LT_INFLIGHT:
 		list_unlink(&f->infl_head, &f->infl_tail, t);
 		fill_result(f, t, e);
+		sluice__health_completed(f, t->status);
 		t->arrived_ = 1;
 		t->lstate_ = SLUICE__LT_READY;
 		list_push(&f->ready_head, &f->ready_tail, t);
@@ -266,6 +268,7 @@ void sluice__client_drain(sluice_flow_t *f)
 static void time_out_locally(sluice_flow_t *f, sluice_task_t *t)
 {
 	list_unlink(&f->infl_head, &f->infl_tail, t);
+	sluice__health_completed(f, SLUICE_TASK_TIMEOUT);
 	t->status = SLUICE_TASK_TIMEOUT;
 	t->result = NULL;
 	t->result_len = 0;
@@ -348,6 +351,8 @@ static void complete_locally(sluice_flow_t *f, sluice_task_t *t)
 	if (!sl_cas_acq_rel(&e->state, &w,
 			    SLUICE__TW(SLUICE__TS_DONE, f->client, SLUICE__TW_GEN(w) + 1)))
 		sl_fetch_add_relaxed(&f->cslots[f->client].dropped, 1);
+	sluice__health_submitted(f, 1);
+	sluice__health_completed(f, SLUICE_TASK_OK);
 	t->status = SLUICE_TASK_OK;
 	t->result = NULL;
 	t->result_len = 0;
@@ -381,6 +386,7 @@ static void queue_entry(sluice_flow_t *f, sluice_task_t *t, uint32_t s, uint64_t
 		.priority = (uint8_t)t->priority,
 	};
 	e->desc = *d;
+	e->queued_ns = now;
 	e->message[0] = '\0';
 	/* Release: publishes desc and message to the worker whose CAS
 	 * QUEUED -> HELD (acq_rel) wins the entry. Cannot fail: CLIENT(us). */
@@ -495,6 +501,7 @@ int sluice_task_submit_many(sluice_flow_t *f, sluice_task_t **tasks, unsigned n,
 				}
 				t_now = sluice__now_ns();
 			}
+			uint64_t sent = 0;
 			for (unsigned q = 0; q < run; q++) {
 				sluice_task_t *t = tasks[done + j + q];
 				if (q < moved || !unqueue_entry(f, t)) {
@@ -502,8 +509,10 @@ int sluice_task_submit_many(sluice_flow_t *f, sluice_task_t **tasks, unsigned n,
 							       ? sluice__deadline(now, f->client_bound_ns)
 							       : 0;
 					list_push(&f->infl_head, &f->infl_tail, t);
+					sent++;
 				}
 			}
+			sluice__health_submitted(f, sent);
 			j += moved;
 		}
 		done += j;

@@ -1,5 +1,5 @@
 /* Flow definition and arena: validation with messages that name the field,
- * the layout of the four regions, destroy, and the read-only accessors.
+ * the layout of the five regions, destroy, and the read-only accessors.
  * Layout in runtime/flow_layout.h; the processes in runtime/supervisor.c
  * and runtime/worker.c; the client calls in runtime/client.c.
  */
@@ -8,6 +8,7 @@
 #include <sluice/error.h>
 
 #include "runtime/flow_internal.h"
+#include "runtime/health.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -387,7 +388,7 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
 		.size_of = sizeof(ao),
 		.name = memfd_name,
 		.flags = (o->flags & SLUICE_FLOW_HUGEPAGES) ? SLUICE_ARENA_HUGEPAGES : 0,
-		.nregions = 4,
+		.nregions = 5,
 	};
 	ao.regions[0] = (sluice_region_req_t){.id = SLUICE__REGION_FLOW, .size = flow_size};
 	ao.regions[1] = (sluice_region_req_t){
@@ -395,21 +396,25 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
 		.size = (uint64_t)p->max_tasks * sizeof(struct sluice__task_entry)};
 	ao.regions[2] = (sluice_region_req_t){.id = SLUICE__REGION_BLOCKS, .size = p->blocks_size};
 	ao.regions[3] = (sluice_region_req_t){.id = SLUICE__REGION_RINGS, .size = rings_size};
+	ao.regions[4] = (sluice_region_req_t){
+		.id = SLUICE__REGION_HEALTH,
+		.size = sluice__health_region_size(p->nworkers, SLUICE__NCLIENTS)};
 	int rc = sluice_arena_create(&ao, &f->arena);
 	if (rc != 0) {
 		bad(err, errlen, "arena: %s", sluice_strerror(rc));
 		return rc;
 	}
 
-	uint64_t off[5], size[5];
-	for (uint32_t id = 1; id <= 4; id++)
+	uint64_t off[6], size[6];
+	for (uint32_t id = 1; id <= 5; id++)
 		if (sluice_arena_region(f->arena, id, &off[id], &size[id]) != 0)
 			return SLUICE_ECORRUPT;
 	char *flow = sluice_arena_at(f->arena, off[1], size[1], 64);
 	char *tasks = sluice_arena_at(f->arena, off[2], size[2], 64);
 	char *blocks = sluice_arena_at(f->arena, off[3], size[3], 64);
 	char *rings = sluice_arena_at(f->arena, off[4], size[4], 64);
-	if (!flow || !tasks || !blocks || !rings)
+	char *health = sluice_arena_at(f->arena, off[5], size[5], 64);
+	if (!flow || !tasks || !blocks || !rings || !health)
 		return SLUICE_ECORRUPT;
 
 	/* The arena is zero-filled and nobody else maps it yet: plain stores.
@@ -436,6 +441,7 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
 	f->wslots = (void *)(flow + workers_off);
 	f->cslots = (void *)(flow + clients_off);
 	f->tasks = (void *)tasks;
+	sluice__health_format(f, health);
 
 	uint32_t w = 0;
 	for (uint32_t i = 0; i < o->nsteps; i++) {
@@ -463,6 +469,7 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
 		st->fail_window_ns = s->fail_window_ns ? s->fail_window_ns : DEFAULT_FAIL_WINDOW_NS;
 		st->hung_grace_ns = s->hung_grace_ns ? s->hung_grace_ns : DEFAULT_HUNG_GRACE_NS;
 		st->max_tasks_per_worker = s->max_tasks_per_worker;
+		st->heartbeat_timeout_ns = s->heartbeat_timeout_ns;
 		st->first_worker = w;
 		st->ring_mem = rings + ring_off[i];
 		st->ring_size = p->step_ring_size[i];
@@ -495,6 +502,7 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
 		r->fail_window_ns = st->fail_window_ns;
 		r->hung_grace_ns = st->hung_grace_ns;
 		r->max_tasks_per_worker = st->max_tasks_per_worker;
+		r->heartbeat_timeout_ns = st->heartbeat_timeout_ns;
 
 		sluice_ring_config_t rcfg = {.size_of = sizeof(rcfg), .kind = SLUICE_RING_MPMC,
 					     .capacity = st->capacity, .lanes = p->lanes * SLUICE__LEVELS};
@@ -647,42 +655,6 @@ int sluice_flow_eventfd(sluice_flow_t *f)
 {
 	f->efd_mode = true;
 	return f->client_efd;
-}
-
-int sluice_flow_step_stats(const sluice_flow_t *f, uint32_t step, sluice_step_stats_t *out)
-{
-	if (f == NULL || out == NULL || step >= f->nsteps)
-		return SLUICE_EINVAL;
-	memset(out, 0, sizeof(*out));
-	const struct sluice__step *st = &f->steps[step];
-	const struct sluice__step_rec *rec = &f->step_recs[step];
-	out->workers = st->nprocs;
-	for (uint32_t k = 0; k < st->nslots; k++) {
-		struct sluice__worker_slot *ws = &f->wslots[st->first_worker + k];
-		/* Relaxed: counters for display, each with one writer (a slot's
-		 * processes write its counters one after the other). */
-		uint32_t s = sl_load_relaxed(&ws->state);
-		if (s == SLUICE__WS_STARTING || s == SLUICE__WS_READY || s == SLUICE__WS_RETIRING)
-			out->workers_live++;
-		out->tasks += sl_load_relaxed(&ws->tasks);
-		out->batches += sl_load_relaxed(&ws->batches);
-		out->handler_errors += sl_load_relaxed(&ws->handler_errors);
-		out->timeouts += sl_load_relaxed(&ws->timeouts);
-		out->bad_descriptors += sl_load_relaxed(&ws->bad_descriptors);
-		uint32_t mb = sl_load_relaxed(&ws->max_batch);
-		if (mb > out->max_batch)
-			out->max_batch = mb;
-	}
-	/* Relaxed: the supervisor's counters, one writer. */
-	out->worker_deaths = sl_load_relaxed(&rec->deaths);
-	out->restarts = sl_load_relaxed(&rec->restarts);
-	out->recycled = sl_load_relaxed(&rec->recycled);
-	out->hung_kills = sl_load_relaxed(&rec->hung_kills);
-	out->failed = sl_load_relaxed(&rec->failed);
-	out->requeued = sl_load_relaxed(&rec->requeued);
-	out->retried = sl_load_relaxed(&rec->retried);
-	out->worker_died = sl_load_relaxed(&rec->worker_died);
-	return 0;
 }
 
 int64_t sluice_flow_worker_pid(const sluice_flow_t *f, uint32_t step, uint32_t index)

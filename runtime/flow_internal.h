@@ -21,6 +21,7 @@
 #include <sluice/flow.h>
 #include <sluice/ring.h>
 #include "runtime/flow_layout.h"
+#include "runtime/health_layout.h"
 
 /* Clients in this slice: the process that created the flow. */
 #define SLUICE__NCLIENTS 1u
@@ -63,6 +64,7 @@ struct sluice__step {
 	uint64_t fail_window_ns;
 	uint64_t hung_grace_ns;
 	uint64_t max_tasks_per_worker;
+	uint64_t heartbeat_timeout_ns;
 	void *ring_mem;      /* in the arena */
 	uint64_t ring_size;
 	char *exec_path;     /* owned copy; NULL: workers are forks (client, supervisor only) */
@@ -99,6 +101,8 @@ struct sluice_flow {
 	struct sluice__worker_slot *wslots;
 	struct sluice__client_slot *cslots;
 	struct sluice__task_entry *tasks;
+	struct sluice__health_worker *hworkers; /* region 5: per worker slot */
+	struct sluice__health_client *hclients; /* region 5: per client slot */
 	void *comp_mem[SLUICE__NCLIENTS];
 	uint64_t comp_size[SLUICE__NCLIENTS];
 

@@ -15,9 +15,8 @@
  *	region 3  blocks  the block allocator (shm/blocks.h)
  *	region 4  rings   per step an MPMC ring of descriptors, then per client
  *	                  an MPMC completion ring, each 64-byte aligned
- *
- * Health is, for now, the counters of the worker slots, the step records
- * and the flow header; a region of its own comes with the inspector.
+ *	region 5  health  per worker slot and per client, counters and
+ *	                  histograms with one writer each (runtime/health_layout.h)
  *
  * Everything is an offset, an index or a counter. The geometry (header
  * line 0, step table, slot identities) is written once by the creator
@@ -39,13 +38,14 @@
 #include "base/atomic.h"
 
 #define SLUICE_FLOW_MAGIC UINT64_C(0x31574f4c46554c53) /* "SLUFLOW1" little-endian */
-#define SLUICE_FLOW_LAYOUT_VERSION 3u /* 3: step names for exec'd workers, task cancel flag, priority lanes */
+#define SLUICE_FLOW_LAYOUT_VERSION 3u /* 3: exec'd workers' names, health region, cancel flag, priority lanes */
 
 enum sluice__region {
 	SLUICE__REGION_FLOW = 1,
 	SLUICE__REGION_TASKS = 2,
 	SLUICE__REGION_BLOCKS = 3,
 	SLUICE__REGION_RINGS = 4,
+	SLUICE__REGION_HEALTH = 5,
 };
 
 /* Flow states: hdr->state, a futex word. Moves only forward. */
@@ -148,13 +148,17 @@ struct sluice__task_entry {
 	 * worker whose j_ran is not its HELD generation never ran there: it
 	 * is queued again without using up a run. */
 	uint32_t j_ran;
+	/* CLOCK_MONOTONIC when the task was queued at the step it is at
+	 * (kept through a retry there): written with desc by whoever queues
+	 * it, read by the worker that runs it (the latency histogram). */
+	uint64_t queued_ns;
 	/* 1 once the client asked to cancel the task (sluice_task_cancel);
 	 * 0 again at the next alloc of the entry. Written by the client,
 	 * read by whoever holds the entry: advisory (relaxed), ownership is
 	 * the state word's. */
 	_Atomic uint32_t cancel;
 	uint32_t _pad0;
-	uint64_t _pad[3];
+	uint64_t _pad[2];
 	/* Lines 2-3: the handler's (or sluice's) message, NUL-terminated;
 	 * written by the owner before DONE, read by the client after. */
 	char message[SLUICE_TASK_MESSAGE_MAX];
@@ -214,7 +218,8 @@ struct sluice__step_rec {
 	uint64_t fail_window_ns;
 	uint64_t hung_grace_ns;
 	uint64_t max_tasks_per_worker;
-	uint64_t _pad1[7];
+	uint64_t heartbeat_timeout_ns;
+	uint64_t _pad1[6];
 	/* Line 3: health, written by the supervisor alone (relaxed). */
 	_Atomic uint32_t failed;     /* 1 once the step failed */
 	_Atomic uint32_t deaths;     /* workers that died, since start */
@@ -251,14 +256,8 @@ struct sluice__worker_slot {
 	uint32_t scratch_n;          /* descriptors in each of in[] and out[]: batch_size */
 	uint64_t scratch_off;        /* from the flow region's base: in[scratch_n], out[scratch_n] */
 	uint64_t _pad0;
-	/* Line 1: counters, written by the worker alone (relaxed). */
-	_Atomic uint64_t tasks;
-	_Atomic uint64_t batches;
-	_Atomic uint64_t handler_errors;
-	_Atomic uint64_t timeouts;
-	_Atomic uint64_t bad_descriptors;
-	_Atomic uint32_t max_batch;
-	uint32_t _pad1[5];
+	/* Line 1: free (its counters moved to the health region in layout 3). */
+	uint64_t _pad1[8];
 	/* Line 2: recovery state, written by the worker (relaxed), read by the
 	 * supervisor once the worker is dead (busy_*: also while it runs, a
 	 * snapshot for the hung check).
@@ -270,8 +269,7 @@ struct sluice__worker_slot {
 	_Atomic uint32_t nout;
 	uint32_t _pad2;
 	_Atomic uint64_t busy_deadline; /* earliest deadline of the tasks in handle(); 0 outside */
-	_Atomic uint64_t busy_since;    /* when that handle() call began */
-	uint64_t _pad3[3];
+	uint64_t _pad3[4];
 	/* Lines 3-4: on_start's message, written by the worker before FAILED. */
 	char message[128];
 };
@@ -297,17 +295,19 @@ struct sluice__client_slot {
 _Static_assert(sizeof(struct sluice__task_entry) == 256, "task entry layout");
 _Static_assert(offsetof(struct sluice__task_entry, state) == 64, "task entry layout");
 _Static_assert(offsetof(struct sluice__task_entry, j_gen) == 72, "task entry layout");
-_Static_assert(offsetof(struct sluice__task_entry, cancel) == 96, "task entry layout");
+_Static_assert(offsetof(struct sluice__task_entry, queued_ns) == 96, "task entry layout");
+_Static_assert(offsetof(struct sluice__task_entry, cancel) == 104, "task entry layout");
 _Static_assert(offsetof(struct sluice__task_entry, message) == 128, "task entry layout");
 _Static_assert(offsetof(struct sluice__flow_hdr, name) == 72, "flow header layout");
 _Static_assert(offsetof(struct sluice__flow_hdr, names_off) == 136, "flow header layout");
 _Static_assert(offsetof(struct sluice__flow_hdr, state) == 192, "flow header layout");
 _Static_assert(offsetof(struct sluice__flow_hdr, message) == 256, "flow header layout");
 _Static_assert(sizeof(struct sluice__flow_hdr) == 512, "flow header layout");
+_Static_assert(offsetof(struct sluice__step_rec, heartbeat_timeout_ns) == 136, "step record layout");
 _Static_assert(offsetof(struct sluice__step_rec, failed) == 192, "step record layout");
 _Static_assert(sizeof(struct sluice__step_rec) == 256, "step record layout");
 _Static_assert(offsetof(struct sluice__worker_slot, scratch_off) == 48, "worker slot layout");
-_Static_assert(offsetof(struct sluice__worker_slot, tasks) == 64, "worker slot layout");
+_Static_assert(offsetof(struct sluice__worker_slot, _pad1) == 64, "worker slot layout");
 _Static_assert(offsetof(struct sluice__worker_slot, intent) == 128, "worker slot layout");
 _Static_assert(offsetof(struct sluice__worker_slot, message) == 192, "worker slot layout");
 _Static_assert(sizeof(struct sluice__worker_slot) == 320, "worker slot layout");

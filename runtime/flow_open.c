@@ -19,6 +19,7 @@
 #include <sluice/error.h>
 
 #include "runtime/flow_internal.h"
+#include "runtime/health.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -81,8 +82,8 @@ static int ring_ok(void *mem, uint64_t size, uint32_t lanes, uint32_t min_cap)
 }
 
 struct regions {
-	char *base[5];
-	uint64_t size[5];
+	char *base[SLUICE__REGION_HEALTH + 1];
+	uint64_t size[SLUICE__REGION_HEALTH + 1];
 };
 
 /* The header: counts and the offsets of the tables in the flow region. */
@@ -272,7 +273,7 @@ static int check_clients(sluice_flow_t *f, const struct regions *R, uint64_t rin
 static int open_into(sluice_flow_t *f, sluice_arena_t *a, char *err, size_t errlen)
 {
 	struct regions R;
-	for (uint32_t id = SLUICE__REGION_FLOW; id <= SLUICE__REGION_RINGS; id++) {
+	for (uint32_t id = SLUICE__REGION_FLOW; id <= SLUICE__REGION_HEALTH; id++) {
 		uint64_t off;
 		if (sluice_arena_region(a, id, &off, &R.size[id]) != 0)
 			return refuse(err, errlen, SLUICE_ECORRUPT, "arena: no region %u", id);
@@ -332,6 +333,9 @@ static int open_into(sluice_flow_t *f, sluice_arena_t *a, char *err, size_t errl
 	rc = sluice_blocks_open(&f->blocks, a, SLUICE__REGION_BLOCKS);
 	if (rc != 0)
 		return refuse(err, errlen, rc, "blocks: %s", sluice_strerror(rc));
+	rc = sluice__health_open(f, R.base[SLUICE__REGION_HEALTH], R.size[SLUICE__REGION_HEALTH]);
+	if (rc != 0)
+		return refuse(err, errlen, rc, "health region: %s", sluice_strerror(rc));
 	return 0;
 }
 

@@ -47,8 +47,13 @@
  * no fork storm.
  *
  * Hung workers: a worker still in handle() hung_grace_ns past the earliest
- * deadline of the tasks it holds (its slot's busy_deadline) is killed and
- * handled as dead.
+ * deadline of the tasks it holds (its slot's busy_deadline), or, on a step
+ * with a heartbeat_timeout_ns, in one handle() call that long without a
+ * beat (its health record), is killed and handled as dead.
+ *
+ * Health (runtime/health.c): the supervisor writes each slot's pid, fork
+ * time and restarts when it forks, and its exit cause, death count and the
+ * moment it noticed the end when it reaps.
  *
  * Recycling: a worker that has run max_tasks_per_worker tasks says
  * RETIRING and goes on serving; the supervisor forks its replacement into
@@ -61,6 +66,7 @@
 #include <sluice/error.h>
 
 #include "runtime/flow_internal.h"
+#include "runtime/health.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -133,6 +139,7 @@ struct sup {
 	uint8_t *sstate;            /* per slot: enum slot_state */
 	bool *dead;                 /* reaped, and did not exit cleanly */
 	bool *hung;                 /* killed by the hung check; cleared at its death */
+	uint8_t *kill_why;          /* enum sluice_kill_reason of our kill; cleared at fork */
 	bool *retire_seen;          /* its RETIRING was answered with a replacement */
 	int32_t *replaces;          /* the slot this one is the replacement of, or -1 */
 	uint64_t *restart_at;       /* SLOT_RESTART: when */
@@ -201,6 +208,7 @@ static bool reap(struct sup *S, uint32_t w, siginfo_t *si)
 {
 	sluice_flow_t *f = S->f;
 	struct sluice__worker_slot *ws = &f->wslots[w];
+	uint64_t noticed = sluice__now_ns();
 	/* Before the zombie goes: whoever reads a pid here and then opens a
 	 * pidfd on it, and reads the pid here again afterwards, has opened
 	 * this process (a pid is not reused before we reap it). The fence
@@ -227,6 +235,7 @@ static bool reap(struct sup *S, uint32_t w, siginfo_t *si)
 	uint32_t state = sl_load_acquire(&ws->state);
 	bool clean = state == SLUICE__WS_EXITED && si->si_code == CLD_EXITED && si->si_status == 0;
 	S->dead[w] = !clean;
+	sluice__health_reaped(f, w, si, clean, S->kill_why[w], noticed);
 	/* Release: the worker is gone; the slot is ours to write. A FAILED
 	 * state stays: it says why on_start failed. */
 	if (!clean && state != SLUICE__WS_FAILED)
@@ -239,11 +248,15 @@ static void on_death(struct sup *S, uint32_t w, const siginfo_t *si, bool clean)
 static void kill_and_reap_all(struct sup *S, bool recover)
 {
 	siginfo_t si;
-	if (S->sstate == NULL || S->pidfd == NULL)
+	if (S->sstate == NULL || S->pidfd == NULL || S->kill_why == NULL)
 		return;
-	for (uint32_t w = 0; w < S->f->nworkers; w++)
-		if (S->sstate[w] == SLOT_LIVE)
-			(void)pidfd_send_signal(S->pidfd[w], SIGKILL, NULL, 0);
+	for (uint32_t w = 0; w < S->f->nworkers; w++) {
+		if (S->sstate[w] != SLOT_LIVE)
+			continue;
+		if (S->kill_why[w] == SLUICE_KILL_NONE)
+			S->kill_why[w] = SLUICE_KILL_STOP;
+		(void)pidfd_send_signal(S->pidfd[w], SIGKILL, NULL, 0);
+	}
 	for (uint32_t w = 0; w < S->f->nworkers; w++) {
 		if (S->sstate[w] != SLOT_LIVE)
 			continue;
@@ -292,6 +305,7 @@ static int fork_slot(struct sup *S, uint32_t w)
 {
 	sluice_flow_t *f = S->f;
 	struct sluice__worker_slot *ws = &f->wslots[w];
+	bool restart = S->sstate[w] == SLOT_RESTART;
 	/* Relaxed: no process runs in the slot; the fork hands these over. */
 	sl_store_relaxed(&ws->state, SLUICE__WS_NONE);
 	sl_store_relaxed(&ws->retire_go, 0);
@@ -301,7 +315,9 @@ static int fork_slot(struct sup *S, uint32_t w)
 	sl_fetch_add_relaxed(&ws->incarnation, 1);
 	S->dead[w] = false;
 	S->hung[w] = false;
+	S->kill_why[w] = SLUICE_KILL_NONE;
 	S->retire_seen[w] = false;
+	uint64_t forked = sluice__now_ns(); /* before: the child may be ready before fork returns here */
 	pid_t pid = fork();
 	if (pid < 0)
 		return -errno;
@@ -309,6 +325,7 @@ static int fork_slot(struct sup *S, uint32_t w)
 		worker_child(S, w);
 	/* Relaxed: snapshots for observers. */
 	sl_store_relaxed(&ws->pid, (uint32_t)pid);
+	sluice__health_forked(f, w, (uint32_t)pid, restart, forked);
 	int pfd = pidfd_open(pid, 0);
 	if (pfd < 0) {
 		int err = -errno;
@@ -378,12 +395,13 @@ static void sup_setup(struct sup *S)
 	S->sstate = calloc(f->nworkers, sizeof(*S->sstate));
 	S->dead = calloc(f->nworkers, sizeof(*S->dead));
 	S->hung = calloc(f->nworkers, sizeof(*S->hung));
+	S->kill_why = calloc(f->nworkers, sizeof(*S->kill_why));
 	S->retire_seen = calloc(f->nworkers, sizeof(*S->retire_seen));
 	S->replaces = malloc(f->nworkers * sizeof(*S->replaces));
 	S->restart_at = calloc(f->nworkers, sizeof(*S->restart_at));
 	S->pend = malloc(f->max_tasks * sizeof(*S->pend));
-	if (!S->pidfd || !S->sstate || !S->dead || !S->hung || !S->retire_seen || !S->replaces ||
-	    !S->restart_at || !S->pend)
+	if (!S->pidfd || !S->sstate || !S->dead || !S->hung || !S->kill_why || !S->retire_seen ||
+	    !S->replaces || !S->restart_at || !S->pend)
 		fail_start(S, SLUICE_ENOMEM, "supervisor: out of memory");
 	for (uint32_t w = 0; w < f->nworkers; w++) {
 		S->pidfd[w] = -1;
@@ -401,6 +419,11 @@ static void sup_setup(struct sup *S)
 			S->any_timeout = true;
 			if (st->hung_grace_ns < S->min_grace)
 				S->min_grace = st->hung_grace_ns;
+		}
+		if (st->heartbeat_timeout_ns != 0) {
+			S->any_timeout = true;
+			if (st->heartbeat_timeout_ns < S->min_grace)
+				S->min_grace = st->heartbeat_timeout_ns;
 		}
 	}
 	S->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -579,8 +602,11 @@ static void fail_step(struct sup *S, uint32_t s, uint32_t deaths)
 		uint32_t w = st->first_worker + k;
 		if (S->sstate[w] == SLOT_RESTART)
 			S->sstate[w] = SLOT_IDLE;
-		else if (S->sstate[w] == SLOT_LIVE)
+		else if (S->sstate[w] == SLOT_LIVE) {
+			if (S->kill_why[w] == SLUICE_KILL_NONE)
+				S->kill_why[w] = SLUICE_KILL_STEP_FAILED;
 			(void)pidfd_send_signal(S->pidfd[w], SIGKILL, NULL, 0);
+		}
 	}
 }
 
@@ -614,7 +640,10 @@ static void on_death(struct sup *S, uint32_t w, const siginfo_t *si, bool clean)
 		size_t l = strlen(how);
 		snprintf(how + l, sizeof(how) - l, " (on_start failed: %.60s)", msg[0] ? msg : "no message");
 	}
-	if (S->hung[w])
+	if (S->kill_why[w] == SLUICE_KILL_HEARTBEAT)
+		snprintf(why, sizeof(why), "%s was killed: no heartbeat for %llu ms in a handle() call",
+			 who, (unsigned long long)(st->heartbeat_timeout_ns / MSEC));
+	else if (S->hung[w])
 		snprintf(why, sizeof(why), "%s was killed: a task in hand %llu ms past its timeout", who,
 			 (unsigned long long)(st->hung_grace_ns / MSEC));
 	else
@@ -733,10 +762,47 @@ static uint64_t run_restarts(struct sup *S, uint64_t now)
 	return next;
 }
 
-/* Kills workers whose task is past its deadline plus the step's grace.
+/* The heartbeat part of check_hung for live worker w: kills it (and
+ * returns true) when its call in hand has gone its step's heartbeat
+ * timeout without a beat; else lowers *next to when that would be. */
+static bool check_heartbeat(struct sup *S, uint32_t w, uint64_t now, uint64_t *next)
+{
+	sluice_flow_t *f = S->f;
+	uint32_t s = worker_step(f, w);
+	const struct sluice__step *st = &f->steps[s];
+	uint64_t since, beat;
+	if (!sluice__health_busy(&f->hworkers[w], &since, &beat)) {
+		if (now + MSEC < *next)
+			*next = now + MSEC; /* mid-write: look again soon */
+		return false;
+	}
+	if (since == 0)
+		return false; /* idle: not judged */
+	uint64_t due = sluice__deadline(beat, st->heartbeat_timeout_ns);
+	if (now < due) {
+		if (due < *next)
+			*next = due;
+		return false;
+	}
+	char who[96];
+	describe_worker(S, w, who, sizeof(who));
+	fprintf(stderr,
+		"sluice: flow '%s': %s hung: no heartbeat for %llu ms in a handle() call; killing it\n",
+		f->name, who, (unsigned long long)((now - beat) / MSEC));
+	S->hung[w] = true;
+	S->kill_why[w] = SLUICE_KILL_HEARTBEAT;
+	/* Relaxed: a health counter, one writer. */
+	sl_fetch_add_relaxed(&f->step_recs[s].hung_kills, 1);
+	(void)pidfd_send_signal(S->pidfd[w], SIGKILL, NULL, 0);
+	return true;
+}
+
+/* Kills workers whose task is past its deadline plus the step's grace, or
+ * whose handle() call has gone heartbeat_timeout_ns without a beat.
  * Returns when to look again: the next such moment, and no later than the
- * smallest grace from now (a task taken after this look has a deadline
- * after now, so it cannot be due before that). */
+ * smallest grace or heartbeat timeout from now (a task taken or a call
+ * begun after this look has a deadline or a beat after now, so it cannot
+ * be due before that). */
 static uint64_t check_hung(struct sup *S, uint64_t now)
 {
 	sluice_flow_t *f = S->f;
@@ -746,6 +812,8 @@ static uint64_t check_hung(struct sup *S, uint64_t now)
 			continue;
 		uint32_t s = worker_step(f, w);
 		const struct sluice__step *st = &f->steps[s];
+		if (st->heartbeat_timeout_ns != 0 && check_heartbeat(S, w, now, &next))
+			continue;
 		if (st->task_timeout_ns == 0)
 			continue;
 		/* Relaxed: a snapshot of the worker's own word. */
@@ -764,6 +832,7 @@ static uint64_t check_hung(struct sup *S, uint64_t now)
 			"sluice: flow '%s': %s hung: a task in hand %llu ms past its deadline; killing it\n",
 			f->name, who, (unsigned long long)((now - d) / MSEC));
 		S->hung[w] = true;
+		S->kill_why[w] = SLUICE_KILL_HUNG;
 		/* Relaxed: a health counter, one writer. */
 		sl_fetch_add_relaxed(&f->step_recs[s].hung_kills, 1);
 		(void)pidfd_send_signal(S->pidfd[w], SIGKILL, NULL, 0);

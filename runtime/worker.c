@@ -14,7 +14,10 @@
  *      are bad ends with SLUICE_TASK_BAD_DESCRIPTOR; one already past its
  *      deadline with SLUICE_TASK_TIMEOUT; during a stop with
  *      SLUICE_TASK_FLOW_STOPPED;
- *   3. hand the rest to handle() as one batch;
+ *   3. hand the rest to handle() as one batch; its start and its end are
+ *      beats in the slot's health record (runtime/health.c), which takes
+ *      the call's counters and histograms at its end, before any task is
+ *      concluded;
  *   4. per task: status (handler's, TIMEOUT if its deadline passed while in
  *      hand, HANDLER_ERROR for a result_len beyond its block), the next
  *      step whose condition accepts it, or its client; write the entry's
@@ -47,6 +50,7 @@
 #include <sluice/error.h>
 
 #include "runtime/flow_internal.h"
+#include "runtime/health.h"
 #include "runtime/worker_hooks.h"
 
 #include <stdarg.h>
@@ -81,6 +85,7 @@ struct worker {
 	sluice_flow_t *f;
 	struct sluice__step *st;
 	struct sluice__worker_slot *slot;
+	struct sluice__health_worker *h; /* its health record (region 5) */
 	uint32_t id;      /* index over the flow's workers */
 	uint32_t step;
 	uint32_t owner;   /* ring-lane and block owner id */
@@ -103,12 +108,6 @@ struct worker {
 
 /* The one worker of this process (NULL outside a worker). */
 static struct worker *self;
-
-static void count(_Atomic uint64_t *c, uint64_t n)
-{
-	/* Relaxed: a counter with this worker as its only writer. */
-	sl_fetch_add_relaxed(c, n);
-}
 
 /* ---- the handler's calls -------------------------------------------------------- */
 
@@ -243,6 +242,7 @@ static void conclude(struct worker *W, sluice_item_t *it, uint32_t next, uint64_
 		d->step = (uint16_t)next;
 		d->deadline_ns = to ? sluice__deadline(now, to) : 0;
 		d->attempt = 0; /* runs are counted per step */
+		e->queued_ns = now;
 		desired = SLUICE__TW(SLUICE__TS_QUEUED, next, gen);
 	} else {
 		desired = SLUICE__TW(SLUICE__TS_DONE, c, gen);
@@ -261,7 +261,7 @@ static void conclude(struct worker *W, sluice_item_t *it, uint32_t next, uint64_
 	 * step's worker's CAS, or the client's acquire load on completion). */
 	if (!sl_cas_acq_rel(&e->state, &held, desired)) {
 		/* Someone moved a HELD entry: shared memory was scribbled on. */
-		count(&W->slot->bad_descriptors, 1);
+		sluice__health_count(W->h, &W->h->bad_descriptors, 1);
 		sl_store_relaxed(&W->slot->nout, W->nout);
 		if (result_blk != it->old_result_)
 			(void)sluice_blocks_free(&f->blocks, result_blk, client_owner);
@@ -324,7 +324,7 @@ static bool claim(struct worker *W, const sluice_desc_t *d, sluice_item_t *it)
 	sluice_flow_t *f = W->f;
 	uint32_t slot = d->slot;
 	if (slot >= f->max_tasks || SLUICE__TASK_ID_SLOT(d->task_id) != slot) {
-		count(&W->slot->bad_descriptors, 1);
+		sluice__health_count(W->h, &W->h->bad_descriptors, 1);
 		return false;
 	}
 	struct sluice__task_entry *e = &f->tasks[slot];
@@ -333,7 +333,7 @@ static bool claim(struct worker *W, const sluice_desc_t *d, sluice_item_t *it)
 	/* acq_rel: acquire pairs with the release CAS that queued the entry
 	 * (its desc is visible to us); the release half orders nothing yet. */
 	if (!sl_cas_acq_rel(&e->state, &expected, SLUICE__TW(SLUICE__TS_HELD, W->id, gen + 1))) {
-		count(&W->slot->bad_descriptors, 1); /* stale, duplicate or forged */
+		sluice__health_count(W->h, &W->h->bad_descriptors, 1); /* stale, duplicate or forged */
 		return false;
 	}
 	memset(it, 0, sizeof(*it));
@@ -392,20 +392,15 @@ static void handle_and_conclude(struct worker *W, sluice_item_t *items, unsigned
 {
 	sluice_flow_t *f = W->f;
 	struct sluice__step *st = W->st;
-	count(&W->slot->batches, 1);
-	count(&W->slot->tasks, m);
 	W->done += m;
-	/* Relaxed: one writer. */
-	if (m > sl_load_relaxed(&W->slot->max_batch))
-		sl_store_relaxed(&W->slot->max_batch, m);
 	/* For the supervisor's hung check: the earliest deadline in hand
 	 * (relaxed: a snapshot it reads now and then). */
 	uint64_t busy = 0;
 	for (unsigned i = 0; i < m; i++)
 		if (items[i].deadline_ != 0 && (busy == 0 || items[i].deadline_ < busy))
 			busy = items[i].deadline_;
-	sl_store_relaxed(&W->slot->busy_since, sluice__now_ns());
 	sl_store_relaxed(&W->slot->busy_deadline, busy);
+	sluice__health_call_begin(W->h, m, sluice__now_ns()); /* a beat */
 	/* Each of them now uses up a run (the entries are ours: HELD). */
 	for (unsigned i = 0; i < m; i++)
 		((struct sluice__task_entry *)items[i].entry_)->j_ran = items[i].gen_;
@@ -414,6 +409,7 @@ static void handle_and_conclude(struct worker *W, sluice_item_t *items, unsigned
 	int rc = st->handler.handle(st->handler.arg, items, m);
 	sl_store_relaxed(&W->slot->busy_deadline, 0);
 	uint64_t end = sluice__now_ns();
+	sluice__health_call_end(W->h, items, m, end); /* a beat; before any conclusion */
 	if (hooks)
 		HOOK(W, SLUICE__WH_HANDLED, NULL, items, m);
 	for (unsigned i = 0; i < m; i++) {
@@ -424,7 +420,7 @@ static void handle_and_conclude(struct worker *W, sluice_item_t *items, unsigned
 				    sluice_err_name(rc));
 		}
 		if (it->status_ == SLUICE_TASK_OK && it->deadline_ != 0 && end > it->deadline_) {
-			count(&W->slot->timeouts, 1);
+			sluice__health_count(W->h, &W->h->timeouts, 1);
 			it->status_ = SLUICE_TASK_TIMEOUT;
 			set_message(it, "step '%s' ran past its task timeout of %llu ms", st->name,
 				    (unsigned long long)(st->task_timeout_ns / 1000000));
@@ -440,7 +436,7 @@ static void handle_and_conclude(struct worker *W, sluice_item_t *items, unsigned
 			set_message(it, "cancelled while step '%s' ran it", st->name);
 		}
 		if (it->status_ == SLUICE_TASK_HANDLER_ERROR)
-			count(&W->slot->handler_errors, 1);
+			sluice__health_count(W->h, &W->h->handler_errors, 1);
 		uint32_t next = f->nsteps;
 		if (it->status_ == SLUICE_TASK_OK)
 			next = sluice__route(f, W->step + 1, it);
@@ -469,7 +465,7 @@ static void run_batch(struct worker *W, unsigned n, bool stopping)
 		if (!claim(W, &d, it))
 			continue;
 		if (!check_entry(W, it)) {
-			count(&W->slot->bad_descriptors, 1);
+			sluice__health_count(W->h, &W->h->bad_descriptors, 1);
 			it->status_ = SLUICE_TASK_BAD_DESCRIPTOR;
 			it->old_result_ = SLUICE_BLOCK_NONE; /* not a block to hand on or free */
 			it->old_len_ = 0;
@@ -483,7 +479,7 @@ static void run_batch(struct worker *W, unsigned n, bool stopping)
 			set_message(it, "cancelled before step '%s' ran it", st->name);
 			conclude(W, it, f->nsteps, now);
 		} else if (it->deadline_ != 0 && now > it->deadline_) {
-			count(&W->slot->timeouts, 1);
+			sluice__health_count(W->h, &W->h->timeouts, 1);
 			it->status_ = SLUICE_TASK_TIMEOUT;
 			set_message(it, "queued at step '%s' past its task timeout", st->name);
 			conclude(W, it, f->nsteps, now);
@@ -540,6 +536,7 @@ static int setup(struct worker *W)
 	sluice_ring_intent_clear(&W->slot->intent);
 	sl_store_relaxed(&W->slot->nout, 0);
 	sl_store_relaxed(&W->slot->busy_deadline, 0);
+	sluice__health_worker_start(W->h);
 	W->items = calloc(W->bs, sizeof(*W->items));
 	W->spare = calloc(W->bs, sizeof(*W->spare));
 	W->gather = calloc(W->bs, sizeof(*W->gather));
@@ -568,6 +565,7 @@ void sluice__worker_main(sluice_flow_t *f, uint32_t wid)
 	W.f = f;
 	W.id = wid;
 	W.slot = &f->wslots[wid];
+	W.h = &f->hworkers[wid];
 	W.step = sluice__worker_step(f, wid);
 	W.st = &f->steps[W.step];
 	W.owner = SLUICE__OWNER_WORKER(wid);
@@ -605,6 +603,7 @@ void sluice__worker_main(sluice_flow_t *f, uint32_t wid)
 			_exit(1);
 		}
 	}
+	sluice__health_ready(W.h, sluice__now_ns());
 	report_start(&W, SLUICE__WS_READY, 0, NULL);
 
 	sluice_ring_intent_t *intent = &W.slot->intent;

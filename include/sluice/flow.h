@@ -22,7 +22,11 @@
  *               exponential back-off; a step whose workers keep dying is
  *               failed (SLUICE_TASK_STEP_FAILED). It also kills a worker
  *               whose task is past its step's timeout plus hung_grace_ns,
- *               and replaces workers after max_tasks_per_worker.
+ *               or whose handle() call goes heartbeat_timeout_ns without a
+ *               beat, and replaces workers after max_tasks_per_worker.
+ *               Every process writes its health (counters, histograms,
+ *               heartbeat, pids, exit causes) into the arena, where
+ *               sluice_flow_snapshot_take reads it without locks.
  *   workers     forked by the supervisor; each runs its step's on_start,
  *               then the batch loop, then on_stop. They die with the
  *               supervisor (PR_SET_PDEATHSIG); the client's calls then
@@ -39,8 +43,9 @@
  * Threads: a flow handle's client calls (alloc, submit, wait, reap,
  * release, eventfd, start, stop, destroy) are made by one thread at a
  * time; the handle does no locking of its own. The observing calls (stats,
- * pids) may run concurrently with them. A process forked from the client
- * must not use the flow handle (attaching other clients is a later slice).
+ * pids, snapshots) may run concurrently with them. A process forked from
+ * the client must not use the flow handle (attaching other clients is a
+ * later slice).
  *
  * Errors: 0 or a count on success, a negative SLUICE_E* code on failure;
  * errno is never set. How a task ended is its status (sluice_task_status_t,
@@ -223,6 +228,13 @@ typedef struct sluice_step {
 	 * never runs short of workers; it finishes the batches it takes
 	 * meanwhile. 0: no limit. */
 	uint64_t max_tasks_per_worker;
+	/* A worker beats (sluice_worker_health_t.heartbeat_ns) when each
+	 * handle() call begins and ends. One whose call has been in hand
+	 * heartbeat_timeout_ns without a beat is killed and handled as dead
+	 * (its tasks retried while they have runs left), task timeout or
+	 * not. Staleness is judged only while a call is in hand: an idle
+	 * worker asleep on its ring does not beat and uses no CPU. 0: off. */
+	uint64_t heartbeat_timeout_ns;
 	/* How the step's workers start (docs/RUNTIME.md, "Exec'd workers").
 	 * NULL: each is a fork of the supervisor (the default). Else the path
 	 * of a worker program that links sluice and calls
@@ -508,8 +520,10 @@ typedef struct sluice_step_stats {
 	uint64_t worker_died;      /* tasks completed with SLUICE_TASK_WORKER_DIED */
 } sluice_step_stats_t;
 
-/* Sums the counters of step `step`'s workers (each written by its worker
- * alone; a snapshot). Any thread. Returns 0 or SLUICE_EINVAL. */
+/* Sums the counters of step `step`'s workers (from their health records,
+ * each read consistently; see sluice_flow_snapshot_take). `tasks` counts
+ * tasks of handle() calls that returned. Any thread. Returns 0 or
+ * SLUICE_EINVAL. */
 SLUICE_EXTERN int sluice_flow_step_stats(const sluice_flow_t *f, uint32_t step,
 					 sluice_step_stats_t *out);
 
@@ -520,6 +534,155 @@ SLUICE_EXTERN int64_t sluice_flow_worker_pid(const sluice_flow_t *f, uint32_t st
 
 /* The supervisor's pid (0 when not started). Any thread. */
 SLUICE_EXTERN int64_t sluice_flow_supervisor_pid(const sluice_flow_t *f);
+
+/* ---- health: a snapshot ------------------------------------------------------------- */
+
+#define SLUICE_HEALTH_BATCH_BUCKETS 16   /* bucket i: handle() calls of 2^i .. 2^(i+1)-1 tasks */
+#define SLUICE_HEALTH_LATENCY_BUCKETS 64 /* bucket i: tasks of 2^i .. 2^(i+1)-1 ns (0 ns: bucket 0) */
+#define SLUICE_HEALTH_NSTATUS 9          /* SLUICE_TASK_* 0..7, then [8]: any other value */
+
+/* A worker slot's state (the slot's latest process). */
+enum sluice_worker_state {
+	SLUICE_WORKER_NONE = 0,     /* never forked, or about to be forked again */
+	SLUICE_WORKER_STARTING = 1, /* in on_start */
+	SLUICE_WORKER_READY = 2,    /* serving */
+	SLUICE_WORKER_FAILED = 3,   /* on_start failed */
+	SLUICE_WORKER_EXITED = 4,   /* ran on_stop and exited */
+	SLUICE_WORKER_DEAD = 5,     /* died or was killed */
+	SLUICE_WORKER_RETIRING = 6, /* ran max_tasks_per_worker tasks; serving until replaced */
+};
+
+/* Why the supervisor killed a worker (a death by any other hand: NONE). */
+enum sluice_kill_reason {
+	SLUICE_KILL_NONE = 0,
+	SLUICE_KILL_HUNG = 1,        /* a task in hand past task_timeout_ns + hung_grace_ns */
+	SLUICE_KILL_HEARTBEAT = 2,   /* a handle() call in hand past heartbeat_timeout_ns */
+	SLUICE_KILL_STEP_FAILED = 3, /* its step failed */
+	SLUICE_KILL_STOP = 4,        /* the stop's grace ran out, or the start failed */
+};
+
+/* Flow states (sluice_flow_snapshot_t.state). */
+enum sluice_flow_state {
+	SLUICE_FLOW_CREATED = 0,
+	SLUICE_FLOW_STARTING = 1,
+	SLUICE_FLOW_RUNNING = 2,
+	SLUICE_FLOW_START_FAILED = 3,
+	SLUICE_FLOW_DRAINING = 4,
+	SLUICE_FLOW_STOPPING = 5,
+	SLUICE_FLOW_STOPPED = 6,
+};
+
+/* One worker slot: a place for one process at a time; a restart forks a
+ * new process into the same slot. Counters add up over its processes. */
+typedef struct sluice_worker_health {
+	uint32_t step;              /* its step's index */
+	uint32_t position;          /* the index it serves in its step; UINT32_MAX: none (a spare) */
+	uint32_t state;             /* enum sluice_worker_state */
+	uint32_t torn;              /* 1: no consistent copy could be had (a writer died
+				     * inside a section nobody closed): fields may disagree */
+	/* The supervisor's part. */
+	int64_t pid;                /* the latest process; 0 before the first fork */
+	uint32_t restarts;          /* processes forked to replace a dead one */
+	uint32_t deaths;            /* processes that did not exit cleanly */
+	uint64_t forked_ns;         /* CLOCK_MONOTONIC, when the latest process was forked */
+	int64_t last_pid;           /* the last process that ended; 0: none yet */
+	int32_t last_exit_code;     /* its exit code; -1 when a signal ended it */
+	int32_t last_signal;        /* the signal that ended it; 0 when it exited */
+	uint32_t last_kill;         /* enum sluice_kill_reason */
+	uint32_t _reserved;
+	uint64_t last_death_ns;     /* CLOCK_MONOTONIC, when the supervisor noticed that end */
+	/* The worker's part. */
+	uint64_t ready_ns;          /* CLOCK_MONOTONIC, when the latest process reported ready */
+	uint64_t heartbeat_ns;      /* its last beat: each handle() call's start and end */
+	uint64_t busy_since_ns;     /* the handle() call in hand began; 0: none */
+	uint64_t busy_ns;           /* its age when the snapshot was taken; 0: none */
+	uint32_t in_hand;           /* tasks of that call */
+	uint32_t max_batch;         /* largest handle() call */
+	uint64_t tasks;             /* tasks of handle() calls that returned */
+	uint64_t batches;           /* handle() calls that returned */
+	uint64_t handler_errors;
+	uint64_t timeouts;
+	uint64_t bad_descriptors;
+	uint64_t latency_sum_ns;    /* sum over tasks of queued-at-this-step to handle() returned */
+	uint64_t batch_hist[SLUICE_HEALTH_BATCH_BUCKETS];
+	uint64_t latency_hist[SLUICE_HEALTH_LATENCY_BUCKETS];
+} sluice_worker_health_t;
+
+/* One step: its workers' counters and histograms summed, its queue, the
+ * supervisor's counters (as in sluice_step_stats_t). */
+typedef struct sluice_step_health {
+	char name[SLUICE_STEP_NAME_MAX];
+	uint32_t nprocs;
+	uint32_t first_worker;      /* its slots: workers[first_worker .. + nslots) */
+	uint32_t nslots;
+	uint32_t workers_live;
+	uint32_t batch_size;
+	uint32_t max_batch;
+	uint32_t failed;            /* 1 once the step failed */
+	uint32_t deaths;
+	uint32_t restarts;
+	uint32_t recycled;
+	uint32_t hung_kills;        /* task timeout + grace, or heartbeat */
+	uint32_t _reserved;
+	uint64_t queued;            /* descriptors on its ring now */
+	uint64_t tasks;
+	uint64_t batches;
+	uint64_t handler_errors;
+	uint64_t timeouts;
+	uint64_t bad_descriptors;
+	uint64_t requeued;
+	uint64_t retried;
+	uint64_t worker_died;
+	uint64_t latency_sum_ns;
+	uint64_t batch_hist[SLUICE_HEALTH_BATCH_BUCKETS];
+	uint64_t latency_hist[SLUICE_HEALTH_LATENCY_BUCKETS];
+} sluice_step_health_t;
+
+/* A flow's health at one moment (see sluice_flow_snapshot_take for what
+ * is consistent with what). Allocated by sluice_flow_snapshot_create, for
+ * one flow's geometry; the arrays lie in the same allocation. */
+typedef struct sluice_flow_snapshot {
+	uint64_t taken_ns;          /* CLOCK_MONOTONIC, when the take began */
+	uint32_t state;             /* enum sluice_flow_state */
+	uint32_t nsteps;
+	uint32_t nworkers;          /* worker slots, over all steps */
+	uint32_t nclients;
+	int64_t supervisor_pid;     /* 0 before start */
+	uint64_t submitted;         /* over all clients */
+	uint64_t completed[SLUICE_HEALTH_NSTATUS]; /* handed back, by status */
+	uint64_t in_flight;         /* submitted - completed (0 if a torn client copy disagrees) */
+	uint64_t lost_completions;  /* completions the supervisor could not queue */
+	uint32_t torn;              /* records that were torn (see sluice_worker_health_t) */
+	uint32_t _reserved;
+	sluice_step_health_t *steps;     /* nsteps */
+	sluice_worker_health_t *workers; /* nworkers, slot order (step by step) */
+} sluice_flow_snapshot_t;
+
+/* Allocates a snapshot for flow f (nothing is read yet: take fills it).
+ * Returns 0 and the snapshot the caller owns (sluice_flow_snapshot_destroy),
+ * SLUICE_ENOMEM or SLUICE_EINVAL. Any thread. */
+SLUICE_EXTERN int sluice_flow_snapshot_create(const sluice_flow_t *f, sluice_flow_snapshot_t **out);
+
+/* Fills s (made by sluice_flow_snapshot_create for f) from the flow's
+ * arena: reads only, never writes, takes no lock and allocates nothing.
+ * Consistency: each part of a worker record (the worker's counters,
+ * histograms, heartbeat and call in hand; the supervisor's pid, restarts
+ * and last death) and each client's totals are a copy of one moment of
+ * their single writer (a sequence counter, read until stable); different
+ * records are copied one after the other, and a step's sums are sums of
+ * consistent worker records, so a step's histogram buckets add up to its
+ * tasks and batches. The supervisor's step counters and the slot states
+ * are read one by one. A record whose writer died inside a write section
+ * that nobody closed (the supervisor closes them when it reaps) is retried
+ * for at most about 10 ms, then copied as it is and marked torn. Any
+ * thread of the process holding f, concurrently with everything the flow
+ * does (not with destroy); it sleeps only while it waits for such a
+ * record (20 us naps). Returns 0 or SLUICE_EINVAL (a snapshot of another
+ * geometry). */
+SLUICE_EXTERN int sluice_flow_snapshot_take(const sluice_flow_t *f, sluice_flow_snapshot_t *s);
+
+/* Frees a snapshot. NULL is ignored. */
+SLUICE_EXTERN void sluice_flow_snapshot_destroy(sluice_flow_snapshot_t *s);
 
 /* A pidfd of the supervisor (owned by the handle; -1 before start or
  * after destroy): readable once the supervisor has exited. An event loop

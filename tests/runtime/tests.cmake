@@ -55,3 +55,11 @@ foreach(t test_flow_exec test_flow_pipeline test_flow_pipeline_exec test_flow_ch
                              SLUICE_TEST_EXEC_WORKER="$<TARGET_FILE:flow_exec_worker>")
   add_dependencies(${t} flow_exec_worker)
 endforeach()
+sluice_add_test(NAME test_flow_health SOURCES runtime/test_flow_health.c LABELS unit TIMEOUT 60)
+sluice_add_test(NAME test_flow_health_death SOURCES runtime/test_flow_health_death.c LABELS chaos
+                TIMEOUT 60)
+# A reader thread beside the client's thread: also a TSan test.
+sluice_add_test(NAME test_flow_health_reader SOURCES runtime/test_flow_health_reader.c
+                LABELS "stress;tsan" TIMEOUT 120 ARGS 3 plain)
+sluice_add_test(NAME test_flow_health_reader_kill SOURCES runtime/test_flow_health_reader.c
+                LABELS chaos TIMEOUT 120 ARGS 3 kill)
