@@ -73,6 +73,11 @@ static void check_same(const sluice_flow_t *g)
  * `want` (0: any) and whose message holds `what`; then restores. */
 static unsigned ncases;
 
+static size_t round_up_64(size_t v)
+{
+	return (v + 63) & ~(size_t)63;
+}
+
 static void corrupt(const char *label, void *p, size_t len, const void *val, size_t vlen, int want,
 		    const char *what)
 {
@@ -220,6 +225,13 @@ int main(void)
 	corrupt("completion ring magic", f->comp_mem[0], 8, "\x01", 1, SLUICE_EBADMAGIC,
 		"completion ring");
 	corrupt("blocks magic", f->blocks.region, 8, "\x01", 1, SLUICE_EBADMAGIC, "blocks");
+	struct sluice__health_hdr *hh =
+		(void *)((char *)f->hworkers - round_up_64(sizeof(struct sluice__health_hdr)));
+	corrupt("health magic", hh, 8, "\x01", 1, SLUICE_EBADMAGIC, "health region");
+	SET32("health.layout_version", hh->layout_version, 99, SLUICE_EVERSION, "health region");
+	SET32("health.nworkers", hh->nworkers, f->nworkers + 1, C, "health region");
+	SET32("health.worker_size", hh->worker_size, 64, C, "health region");
+	SET64("health.clients_off", hh->clients_off, hh->clients_off + 64, C, "health region");
 
 	/* Everything restored: it opens again. */
 	CHECK_OK(sluice__flow_open_arena(att, &g, err, sizeof(err)));
