@@ -157,6 +157,7 @@ struct plan {
 	uint32_t nprocs;     /* worker processes at start */
 	uint32_t lanes;
 	uint32_t max_tasks;
+	uint32_t nclients;
 	uint32_t comp_capacity;
 	uint64_t stop_grace_ns;
 	uint64_t step_ring_size[SLUICE_FLOW_MAX_STEPS];
@@ -250,6 +251,14 @@ static int validate(const sluice_flow_opts_t *o, struct plan *p, char *err, size
 	if (p->max_tasks > SLUICE_FLOW_MAX_TASKS)
 		return bad(err, errlen, "max_tasks: must be 1..%u, got %u", SLUICE_FLOW_MAX_TASKS,
 			   o->max_tasks);
+	p->nclients = o->max_clients ? o->max_clients : 1;
+	if (p->nclients > SLUICE_FLOW_MAX_CLIENTS)
+		return bad(err, errlen, "max_clients: must be 1..%u, got %u", SLUICE_FLOW_MAX_CLIENTS,
+			   o->max_clients);
+	if (p->max_tasks < p->nclients)
+		return bad(err, errlen,
+			   "max_tasks: %u cannot be shared among %u client slots (max_clients)",
+			   p->max_tasks, p->nclients);
 	p->stop_grace_ns = o->stop_grace_ns ? o->stop_grace_ns : DEFAULT_STOP_GRACE_NS;
 
 	p->nworkers = 0;
@@ -311,7 +320,7 @@ static int validate(const sluice_flow_opts_t *o, struct plan *p, char *err, size
 	}
 	/* Every ring has a lane per possible producer: the clients, the
 	 * supervisor, every worker, and one spare for tools. */
-	p->lanes = SLUICE__NCLIENTS + 1 + p->nworkers + 1;
+	p->lanes = p->nclients + 1 + p->nworkers + 1;
 	for (uint32_t i = 0; i < o->nsteps; i++) {
 		const sluice_step_t *s = &o->steps[i];
 		uint32_t cap = s->capacity ? s->capacity : DEFAULT_CAPACITY;
@@ -327,7 +336,7 @@ static int validate(const sluice_flow_opts_t *o, struct plan *p, char *err, size
 	/* A completion lane holds every task of its client, so completing a
 	 * task never waits (a worker blocked on a full completion ring while
 	 * its client blocks on a full step ring would be a deadlock). */
-	p->comp_capacity = next_pow2(p->max_tasks / SLUICE__NCLIENTS + 1);
+	p->comp_capacity = next_pow2(p->max_tasks / p->nclients + 1);
 	int64_t csz = ring_size(p->comp_capacity, p->lanes);
 	if (csz < 0 || (uint64_t)csz > MAX_RING_BYTES)
 		return bad(err, errlen,
@@ -361,7 +370,7 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
 	uint64_t steps_off = round_up(sizeof(struct sluice__flow_hdr), 64);
 	uint64_t workers_off = steps_off + o->nsteps * sizeof(struct sluice__step_rec);
 	uint64_t clients_off = workers_off + p->nworkers * sizeof(struct sluice__worker_slot);
-	uint64_t names_off = round_up(clients_off + SLUICE__NCLIENTS * sizeof(struct sluice__client_slot),
+	uint64_t names_off = round_up(clients_off + p->nclients * sizeof(struct sluice__client_slot),
 				      64);
 	uint64_t scratch_off = names_off + o->nsteps * sizeof(struct sluice__step_names);
 	/* Per worker slot, in[batch_size] and out[batch_size] descriptors. */
@@ -371,13 +380,13 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
 		flow_size += (uint64_t)nslots * 2 * o->steps[i].batch_size * sizeof(sluice_desc_t);
 	}
 
-	uint64_t ring_off[SLUICE_FLOW_MAX_STEPS], comp_off[SLUICE__NCLIENTS];
+	uint64_t ring_off[SLUICE_FLOW_MAX_STEPS], comp_off[SLUICE__MAX_CLIENTS];
 	uint64_t rings_size = 0;
 	for (uint32_t i = 0; i < o->nsteps; i++) {
 		ring_off[i] = rings_size;
 		rings_size = round_up(rings_size + p->step_ring_size[i], 64);
 	}
-	for (uint32_t c = 0; c < SLUICE__NCLIENTS; c++) {
+	for (uint32_t c = 0; c < p->nclients; c++) {
 		comp_off[c] = rings_size;
 		rings_size = round_up(rings_size + p->comp_ring_size, 64);
 	}
@@ -398,7 +407,7 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
 	ao.regions[3] = (sluice_region_req_t){.id = SLUICE__REGION_RINGS, .size = rings_size};
 	ao.regions[4] = (sluice_region_req_t){
 		.id = SLUICE__REGION_HEALTH,
-		.size = sluice__health_region_size(p->nworkers, SLUICE__NCLIENTS)};
+		.size = sluice__health_region_size(p->nworkers, p->nclients)};
 	int rc = sluice_arena_create(&ao, &f->arena);
 	if (rc != 0) {
 		bad(err, errlen, "arena: %s", sluice_strerror(rc));
@@ -425,9 +434,9 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
 	h->header_size = sizeof(*h);
 	h->nsteps = o->nsteps;
 	h->nworkers = p->nworkers;
-	h->nclients = SLUICE__NCLIENTS;
+	h->nclients = p->nclients;
 	h->max_tasks = p->max_tasks;
-	h->tasks_per_client = p->max_tasks / SLUICE__NCLIENTS;
+	h->tasks_per_client = p->max_tasks / p->nclients;
 	h->ring_lanes = p->lanes;
 	h->steps_off = steps_off;
 	h->workers_off = workers_off;
@@ -522,7 +531,7 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
 			scratch_off += 2 * (uint64_t)st->batch_size * sizeof(sluice_desc_t);
 		}
 	}
-	for (uint32_t c = 0; c < SLUICE__NCLIENTS; c++) {
+	for (uint32_t c = 0; c < p->nclients; c++) {
 		struct sluice__client_slot *cs = &f->cslots[c];
 		cs->comp_ring_off = comp_off[c];
 		cs->comp_ring_size = p->comp_ring_size;
@@ -593,26 +602,30 @@ int sluice_flow_create(const sluice_flow_opts_t *opts, sluice_flow_t **out, char
 	snprintf(f->name, sizeof(f->name), "%s", opts->name ? opts->name : "");
 	f->nsteps = opts->nsteps;
 	f->nworkers = p->nworkers;
-	f->nclients = SLUICE__NCLIENTS;
+	f->nclients = p->nclients;
 	f->max_tasks = p->max_tasks;
-	f->tasks_per_client = p->max_tasks / SLUICE__NCLIENTS;
+	f->tasks_per_client = p->max_tasks / p->nclients;
 	f->ring_lanes = p->lanes;
 	f->stop_grace_ns = p->stop_grace_ns;
 	f->sup_pidfd = -1;
 	f->sup_efd = -1;
 	f->client_efd = -1;
+	for (uint32_t c = 0; c < SLUICE__MAX_CLIENTS; c++)
+		f->client_efds[c] = -1;
 
 	rc = layout(f, opts, p, err, errlen);
 	free(p);
 	if (rc == 0)
 		set_client_bound(f);
-	if (rc == 0) {
-		f->client_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (f->client_efd < 0) {
+	for (uint32_t c = 0; rc == 0 && c < f->nclients; c++) {
+		f->client_efds[c] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (f->client_efds[c] < 0) {
 			rc = -errno;
 			bad(err, errlen, "eventfd: %s", sluice_strerror(rc));
 		}
 	}
+	if (rc == 0)
+		f->client_efd = f->client_efds[0];
 	if (rc == 0) {
 		rc = sluice__client_init(f);
 		if (rc != 0)
@@ -638,7 +651,10 @@ void sluice_flow_destroy(sluice_flow_t *f)
 		close(f->sup_pidfd);
 	if (f->sup_efd >= 0)
 		close(f->sup_efd);
-	if (f->client_efd >= 0)
+	for (uint32_t c = 0; c < SLUICE__MAX_CLIENTS; c++)
+		if (f->client_efds[c] >= 0)
+			close(f->client_efds[c]);
+	if (f->client_efd >= 0 && (f->nclients == 0 || f->client_efd != f->client_efds[0]))
 		close(f->client_efd);
 	for (uint32_t i = 0; i < f->nsteps; i++)
 		free(f->steps[i].exec_path);

@@ -23,8 +23,6 @@
 #include "runtime/flow_layout.h"
 #include "runtime/health_layout.h"
 
-/* Clients in this slice: the process that created the flow. */
-#define SLUICE__NCLIENTS 1u
 /* Added to the sum of the steps' task timeouts to give the client's own
  * whole-flow deadline: room for the hops between steps, so that the
  * workers' per-step verdict normally arrives first. */
@@ -103,14 +101,18 @@ struct sluice_flow {
 	struct sluice__task_entry *tasks;
 	struct sluice__health_worker *hworkers; /* region 5: per worker slot */
 	struct sluice__health_client *hclients; /* region 5: per client slot */
-	void *comp_mem[SLUICE__NCLIENTS];
-	uint64_t comp_size[SLUICE__NCLIENTS];
+	void *comp_mem[SLUICE__MAX_CLIENTS];
+	uint64_t comp_size[SLUICE__MAX_CLIENTS];
 
 	/* Processes (the client's view). */
 	pid_t sup_pid;       /* 0 until started */
 	int sup_pidfd;       /* -1 when none */
 	int sup_efd;         /* supervisor's doorbell: workers and client write 1 */
-	int client_efd;      /* completion eventfd of client 0 */
+	int client_efd;      /* completion eventfd of this handle's client */
+	/* Per client slot, its completion eventfd: made by create, inherited
+	 * by the supervisor and the workers (who write them), handed to a
+	 * client that attaches to the slot; -1 where this process has none. */
+	int client_efds[SLUICE__MAX_CLIENTS];
 	bool started;        /* start was called (successfully or not) */
 	bool sup_reaped;
 	bool sup_died;       /* the supervisor exited before the flow stopped */

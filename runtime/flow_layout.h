@@ -81,7 +81,7 @@ enum sluice__worker_state {
 #define SLUICE__OWNER_SUPERVISOR UINT32_C(0x1000)
 #define SLUICE__OWNER_WORKER(w) (UINT32_C(0x2000) + (w))
 #define SLUICE__OWNER_TOOL UINT32_C(0x3000) /* the spare lane: tests, tools */
-#define SLUICE__MAX_CLIENTS 64u
+#define SLUICE__MAX_CLIENTS SLUICE_FLOW_MAX_CLIENTS
 
 /* ---- task entries and their state word ----------------------------------
  *

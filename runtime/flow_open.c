@@ -106,8 +106,8 @@ static int check_header(const struct sluice__flow_hdr *h, uint64_t flow_size, ch
 		return refuse(err, errlen, SLUICE_ECORRUPT, "flow header: nsteps %u", h->nsteps);
 	if (h->nworkers == 0 || h->nworkers > SLUICE_FLOW_MAX_WORKERS + SLUICE_FLOW_MAX_STEPS)
 		return refuse(err, errlen, SLUICE_ECORRUPT, "flow header: nworkers %u", h->nworkers);
-	/* This library keeps room for SLUICE__NCLIENTS completion rings. */
-	if (h->nclients == 0 || h->nclients > SLUICE__NCLIENTS)
+	/* This library keeps room for SLUICE__MAX_CLIENTS completion rings. */
+	if (h->nclients == 0 || h->nclients > SLUICE__MAX_CLIENTS)
 		return refuse(err, errlen, SLUICE_ECORRUPT, "flow header: nclients %u", h->nclients);
 	if (h->max_tasks == 0 || h->max_tasks > SLUICE_FLOW_MAX_TASKS ||
 	    h->tasks_per_client != h->max_tasks / h->nclients || h->tasks_per_client == 0)

@@ -156,7 +156,7 @@ struct sup {
 	sluice_ring_t rings[SLUICE_FLOW_MAX_STEPS];          /* consumer handles */
 	/* Our lanes, normal and high: pills, re-queues. */
 	sluice_ring_producer_t pill[SLUICE_FLOW_MAX_STEPS][SLUICE__LEVELS];
-	sluice_ring_producer_t comp[SLUICE__NCLIENTS];
+	sluice_ring_producer_t comp[SLUICE__MAX_CLIENTS];
 };
 
 #define worker_step sluice__worker_step
@@ -446,8 +446,8 @@ static void sup_setup(struct sup *S)
 		rc = sluice_ring_open(&r, f->comp_mem[c], f->comp_size[c]);
 		if (rc == 0)
 			rc = sluice_ring_producer_claim(&S->comp[c], &r, SLUICE__OWNER_SUPERVISOR);
-		if (rc == 0 && c == f->client)
-			rc = sluice_ring_producer_set_eventfd(&S->comp[c], f->client_efd);
+		if (rc == 0)
+			rc = sluice_ring_producer_set_eventfd(&S->comp[c], f->client_efds[c]);
 	}
 	if (rc != 0)
 		fail_start(S, rc, "supervisor: rings: %s", sluice_strerror(rc));

@@ -92,7 +92,7 @@ struct worker {
 	uint32_t bs;      /* batch_size */
 	sluice_ring_t in;
 	sluice_ring_producer_t fwd[SLUICE_FLOW_MAX_STEPS][SLUICE__LEVELS]; /* steps after ours */
-	sluice_ring_producer_t comp[SLUICE__NCLIENTS];
+	sluice_ring_producer_t comp[SLUICE__MAX_CLIENTS];
 	sluice_desc_t *descs;  /* bs, in the slot's scratch: what came off the ring */
 	sluice_item_t *items;  /* bs: the batch handed to handle() */
 	sluice_item_t *spare;  /* bs: room to put the retries last */
@@ -553,8 +553,8 @@ static int setup(struct worker *W)
 		rc = sluice_ring_open(&r, f->comp_mem[c], f->comp_size[c]);
 		if (rc == 0)
 			rc = sluice_ring_producer_claim(&W->comp[c], &r, W->owner);
-		if (rc == 0 && c == f->client)
-			rc = sluice_ring_producer_set_eventfd(&W->comp[c], f->client_efd);
+		if (rc == 0)
+			rc = sluice_ring_producer_set_eventfd(&W->comp[c], f->client_efds[c]);
 	}
 	return rc;
 }

@@ -3,19 +3,20 @@
  * argv and the arena to the same worker loop a forked worker runs).
  * docs/RUNTIME.md, "Exec'd workers".
  *
- * What crosses the exec: three descriptors, left open (FD_CLOEXEC cleared
- * in the child only) and named by number in argv, with the worker slot and
- * the supervisor's pid:
+ * What crosses the exec: descriptors left open (FD_CLOEXEC cleared in the
+ * child only) and named by number in argv, with the worker slot and the
+ * supervisor's pid:
  *
- *	PATH --sluice-worker arena=FD,doorbell=FD,completion=FD,slot=W,supervisor=PID
+ *	PATH --sluice-worker arena=FD,doorbell=FD,slot=W,supervisor=PID clients=FD.FD...
  *
  *   arena       the flow's sealed memfd (read-write): sluice_arena_attach
  *               validates it, sluice__flow_open_arena the flow in it
  *   doorbell    the supervisor's eventfd: READY, FAILED, RETIRING
- *   completion  client 0's completion eventfd: the completion ring's
- *               wake-up for a client asleep in wait or epoll
+ *   clients     every client slot's completion eventfd, in slot order: the
+ *               completion rings' wake-up for a client asleep in wait or
+ *               epoll (exactly max_clients of them)
  *
- * The program marks the two eventfds close-on-exec again and closes the
+ * The program marks the eventfds close-on-exec again and closes the
  * memfd once attached (attach keeps a close-on-exec duplicate), so that a
  * handler that runs programs hands none of them on.
  *
@@ -73,14 +74,20 @@ void sluice__worker_exec(sluice_flow_t *f, uint32_t w)
 	int rc = keep_open(afd);
 	if (rc == 0)
 		rc = keep_open(f->sup_efd);
-	if (rc == 0)
-		rc = keep_open(f->client_efd);
+	/* Every client slot's completion eventfd: "clients=FD.FD...". */
+	char clients[16 + SLUICE__MAX_CLIENTS * 12] = "clients=";
+	size_t len = strlen(clients);
+	for (uint32_t c = 0; rc == 0 && c < f->nclients; c++) {
+		rc = keep_open(f->client_efds[c]);
+		len += (size_t)snprintf(clients + len, sizeof(clients) - len, "%s%d", c ? "." : "",
+					f->client_efds[c]);
+	}
 	if (rc != 0)
 		fail_slot(f, w, rc, "exec of '%s': descriptors: %s", st->exec_path, sluice_strerror(rc));
 	char spec[160];
-	snprintf(spec, sizeof(spec), "arena=%d,doorbell=%d,completion=%d,slot=%u,supervisor=%d", afd,
-		 f->sup_efd, f->client_efd, w, (int)getppid());
-	char *argv[] = {st->exec_path, (char *)SLUICE_WORKER_ARG, spec, NULL};
+	snprintf(spec, sizeof(spec), "arena=%d,doorbell=%d,slot=%u,supervisor=%d", afd, f->sup_efd, w,
+		 (int)getppid());
+	char *argv[] = {st->exec_path, (char *)SLUICE_WORKER_ARG, spec, clients, NULL};
 	execv(st->exec_path, argv);
 	rc = -errno;
 	fail_slot(f, w, rc, "exec of '%s' failed: %s", st->exec_path, strerror(-rc));
@@ -89,7 +96,7 @@ void sluice__worker_exec(sluice_flow_t *f, uint32_t w)
 /* ---- the program's side ----------------------------------------------------------------- */
 
 struct spec {
-	int arena, doorbell, completion;
+	int arena, doorbell;
 	uint32_t slot;
 	pid_t supervisor;
 };
@@ -98,14 +105,16 @@ struct spec {
  * in range. */
 static bool parse_spec(const char *s, struct spec *out)
 {
-	static const char *const keys[] = {"arena", "doorbell", "completion", "slot", "supervisor"};
-	long long v[5];
-	bool seen[5] = {false};
+	static const char *const keys[] = {"arena", "doorbell", "slot", "supervisor"};
+	enum { NKEYS = 4 };
+	long long v[NKEYS];
+	bool seen[NKEYS] = {false};
 	while (*s != '\0') {
 		size_t k = 0;
-		while (k < 5 && !(strncmp(s, keys[k], strlen(keys[k])) == 0 && s[strlen(keys[k])] == '='))
+		while (k < NKEYS &&
+		       !(strncmp(s, keys[k], strlen(keys[k])) == 0 && s[strlen(keys[k])] == '='))
 			k++;
-		if (k == 5 || seen[k])
+		if (k == NKEYS || seen[k])
 			return false;
 		s += strlen(keys[k]) + 1;
 		char *end;
@@ -116,14 +125,33 @@ static bool parse_spec(const char *s, struct spec *out)
 		seen[k] = true;
 		s = *end == ',' ? end + 1 : end;
 	}
-	for (size_t k = 0; k < 5; k++)
+	for (size_t k = 0; k < NKEYS; k++)
 		if (!seen[k])
 			return false;
 	out->arena = (int)v[0];
 	out->doorbell = (int)v[1];
-	out->completion = (int)v[2];
-	out->slot = (uint32_t)v[3];
-	out->supervisor = (pid_t)v[4];
+	out->slot = (uint32_t)v[2];
+	out->supervisor = (pid_t)v[3];
+	return true;
+}
+
+/* "clients=FD.FD...": exactly n descriptors, into efds[0 .. n). */
+static bool parse_clients(const char *s, uint32_t n, int *efds)
+{
+	if (strncmp(s, "clients=", 8) != 0)
+		return false;
+	s += 8;
+	for (uint32_t c = 0; c < n; c++) {
+		char *end;
+		errno = 0;
+		long long v = strtoll(s, &end, 10);
+		if (end == s || errno != 0 || v < 0 || v > INT_MAX)
+			return false;
+		efds[c] = (int)v;
+		if (*end != (c + 1 < n ? '.' : '\0'))
+			return false;
+		s = end + 1;
+	}
 	return true;
 }
 
@@ -147,10 +175,11 @@ int sluice_worker_exec_main(int argc, char **argv, const sluice_handler_entry_t 
 {
 	const char *prog = argc > 0 && argv[0] != NULL ? base_name(argv[0]) : "sluice-worker";
 	struct spec sp;
-	if (argc != 3 || strcmp(argv[1], SLUICE_WORKER_ARG) != 0 || !parse_spec(argv[2], &sp)) {
+	if (argc != 4 || strcmp(argv[1], SLUICE_WORKER_ARG) != 0 || !parse_spec(argv[2], &sp)) {
 		fprintf(stderr,
 			"%s: a sluice worker program: a flow's supervisor starts it for a step with "
-			"exec_path (%s arena=FD,doorbell=FD,completion=FD,slot=N,supervisor=PID)\n",
+			"exec_path (%s arena=FD,doorbell=FD,slot=N,supervisor=PID "
+			"clients=FD.FD...)\n",
 			prog, SLUICE_WORKER_ARG);
 		return 2;
 	}
@@ -159,7 +188,6 @@ int sluice_worker_exec_main(int argc, char **argv, const sluice_handler_entry_t 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != sp.supervisor)
 		_exit(0);
 	(void)fcntl(sp.doorbell, F_SETFD, FD_CLOEXEC);
-	(void)fcntl(sp.completion, F_SETFD, FD_CLOEXEC);
 
 	sluice_arena_t *a = NULL;
 	int rc = sluice_arena_attach(sp.arena, 0, &a);
@@ -183,8 +211,15 @@ int sluice_worker_exec_main(int argc, char **argv, const sluice_handler_entry_t 
 		_exit(1);
 	}
 	f->sup_efd = sp.doorbell;
-	f->client_efd = sp.completion;
-	f->client = 0; /* whose completion eventfd we were given */
+	if (!parse_clients(argv[3], f->nclients, f->client_efds)) {
+		fprintf(stderr, "%s: sluice worker slot %u: '%s': not the flow's %u client eventfds\n",
+			prog, sp.slot, argv[3], f->nclients);
+		_exit(1);
+	}
+	for (uint32_t c = 0; c < f->nclients; c++)
+		(void)fcntl(f->client_efds[c], F_SETFD, FD_CLOEXEC);
+	f->client_efd = -1; /* not a client: it writes every client's */
+	f->client = 0;
 
 	/* Our handler, and the conditions of the steps we route tasks to. */
 	uint32_t s = sluice__worker_step(f, sp.slot);

@@ -68,6 +68,7 @@
 #define SLUICE_STEP_NAME_MAX 32       /* bytes, with the terminating NUL */
 #define SLUICE_STEP_MAX_ATTEMPTS 255
 #define SLUICE_FLOW_MAX_TASKS (1u << 20)
+#define SLUICE_FLOW_MAX_CLIENTS 64u     /* client slots: the creator and attached processes */
 #define SLUICE_TASK_MESSAGE_MAX 128   /* bytes, with the terminating NUL */
 /* Task priorities (sluice_task_t.priority). A high task is taken before
  * the normal ones queued at every step; but a worker that took high tasks
@@ -277,10 +278,15 @@ typedef struct sluice_flow_opts {
 	uint32_t nsteps;             /* 1 .. SLUICE_FLOW_MAX_STEPS */
 	uint32_t flags;              /* enum sluice_flow_flags */
 	const sluice_step_t *steps;  /* nsteps entries, in order */
-	/* Tasks in the client's hands or in flight at once (the task table);
-	 * 1 .. SLUICE_FLOW_MAX_TASKS; 0: 1024. */
+	/* Tasks in the clients' hands or in flight at once (the task table),
+	 * shared evenly among the client slots; 1 .. SLUICE_FLOW_MAX_TASKS,
+	 * at least max_clients; 0: 1024. */
 	uint32_t max_tasks;
-	uint32_t _reserved;
+	/* Client slots: the creator (slot 0) and up to max_clients - 1
+	 * processes attached at once (sluice_flow_attach). Each slot has its
+	 * own completion ring and eventfd, and max_tasks / max_clients task
+	 * entries. 1 .. SLUICE_FLOW_MAX_CLIENTS; 0: 1. */
+	uint32_t max_clients;
 	/* Payload and result blocks: a size-class configuration, or NULL for
 	 * sluice_blocks_config_default(block_budget) (0: 64 MiB). */
 	const sluice_blocks_config_t *blocks;

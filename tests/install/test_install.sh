@@ -20,13 +20,13 @@ libdir=$(ls -d "$tmp"/prefix/lib*/ | head -n1)
 [ -f "$libdir/libsluice.a" ] || fail "static library not installed"
 ls "$libdir"/libsluice.so.0 >/dev/null || fail "SOVERSION link missing"
 
-# Only the public API is exported from the shared library.
-if nm -D --defined-only "$libdir/libsluice.so" | awk '{print $3}' | grep -v '^sluice_' | grep -q .; then
-  nm -D --defined-only "$libdir/libsluice.so" | awk '{print $3}' | grep -v '^sluice_'
-  fail "symbols other than sluice_* exported"
-fi
-nm -D --defined-only "$libdir/libsluice.so" | grep -q ' sluice_arena_create$' \
-  || fail "sluice_arena_create not exported"
+# Only the public API is exported from the shared library. (The symbol
+# list is captured first: `nm | grep -q` under pipefail fails whenever grep
+# quits before nm has written everything, SIGPIPE.)
+syms=$(nm -D --defined-only "$libdir/libsluice.so" | awk '{print $3}')
+others=$(grep -v '^sluice_' <<<"$syms" || true)
+[ -z "$others" ] || { echo "$others"; fail "symbols other than sluice_* exported"; }
+grep -qx 'sluice_arena_create' <<<"$syms" || fail "sluice_arena_create not exported"
 
 # 1. find_package(sluice)
 "$cmake" -S "$consumer" -B "$tmp/cbuild" -DCMAKE_PREFIX_PATH="$tmp/prefix" \

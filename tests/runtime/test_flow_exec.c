@@ -111,10 +111,10 @@ static void check_program(void)
 	static const char *const bad[][3] = {
 		{NULL},
 		{"--sluice-worker", NULL},
-		{"--sluice-worker", "arena=3,doorbell=4,completion=5,slot=0", NULL},
-		{"--sluice-worker", "arena=3,doorbell=4,completion=5,slot=0,supervisor=1,arena=3"},
-		{"--sluice-worker", "arena=-1,doorbell=4,completion=5,slot=0,supervisor=1"},
-		{"--other", "arena=3,doorbell=4,completion=5,slot=0,supervisor=1"},
+		{"--sluice-worker", "arena=3,doorbell=4,slot=0", NULL},
+		{"--sluice-worker", "arena=3,doorbell=4,slot=0,supervisor=1,arena=3"},
+		{"--sluice-worker", "arena=-1,doorbell=4,slot=0,supervisor=1"},
+		{"--other", "arena=3,doorbell=4,slot=0,supervisor=1"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		pid_t pid = fork();

@@ -155,7 +155,7 @@ int main(void)
 	SET32("hdr.nsteps 2", h->nsteps, 2, C, "nworkers");
 	SET32("hdr.nworkers 0", h->nworkers, 0, C, "nworkers");
 	SET32("hdr.nworkers +1", h->nworkers, f->nworkers + 1, C, "ring_lanes");
-	SET32("hdr.nclients", h->nclients, 2, C, "nclients");
+	SET32("hdr.nclients", h->nclients, SLUICE__MAX_CLIENTS + 1, C, "nclients");
 	SET32("hdr.max_tasks 0", h->max_tasks, 0, C, "max_tasks");
 	SET32("hdr.max_tasks huge", h->max_tasks, SLUICE_FLOW_MAX_TASKS + 1, C, "max_tasks");
 	SET32("hdr.tasks_per_client", h->tasks_per_client, 63, C, "tasks_per_client");
