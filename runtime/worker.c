@@ -523,6 +523,8 @@ static int setup(struct worker *W)
 	if (!W->items || !W->spare || !W->gather || !W->out_target)
 		return SLUICE_ENOMEM;
 	int rc = sluice_ring_open(&W->in, W->st->ring_mem, W->st->ring_size);
+	if (rc == 0) /* the step's wait mode (sluice_step_t.wait, validated by create) */
+		rc = sluice_ring_set_wait(&W->in, W->st->wait, W->st->spin_ns);
 	for (uint32_t t = W->step + 1; rc == 0 && t < f->nsteps; t++) {
 		sluice_ring_t r;
 		rc = sluice_ring_open(&r, f->steps[t].ring_mem, f->steps[t].ring_size);
