@@ -13,10 +13,11 @@
  *     50 us then sleeping (the default mode's floor), and the same
  *     hand-off busy-polling (the busy-poll mode's floor).
  *   - a lone task after idleness: after idle_s of nothing at all, one
- *     round trip; several samples, the median. sluice against the bare
- *     futex hand-off in the same state (the server asleep in FUTEX_WAIT,
- *     the client spinning 50 us and then sleeping for the reply, as
- *     sluice's default wait does).
+ *     round trip; several samples, the median and quartiles, and the
+ *     ratio pair by pair. sluice against the bare futex hand-off in the
+ *     same state (the server asleep in FUTEX_WAIT, the client spinning
+ *     50 us and then sleeping for the reply, as sluice's default wait
+ *     does).
  *   - throughput: a 1-step flow with batch_size 1, 8 and 64 (batch_timeout
  *     0), WINDOW tasks in flight, submit_many in chunks of 64, reap; the
  *     socket pipeline's step reads up to 1, 8 or 64 messages per read()
@@ -93,6 +94,7 @@
 #define CHUNK 64u               /* submit_many / write chunk, reap chunk */
 #define SPIN_NS 50000u          /* sluice's default spin, used by the futex baseline */
 #define BUSY_YIELD_EVERY 64u    /* as SLUICE_RING_BUSY_POLL (queues/ring.c) */
+#define SPIN_YIELD_AFTER_NS 5000u /* as SPIN_SLEEP: yield every 32 polls after 5 us */
 #define MAX_ROUNDS 64u
 #define MAX_IDLE 256u
 #define NBATCH 3
@@ -405,7 +407,9 @@ static int s_sweep(struct sflow *s, unsigned iters, unsigned r)
  * itself in `sleeping` and sleeps in FUTEX_WAIT; a publisher wakes only
  * when the flag is set. Only the waiter writes its flag (set before each
  * sleep, cleared once it has seen the word move): a waker that cleared it
- * could do so after the waiter set it again, losing that wake-up.
+ * could do so after the waiter set it again, losing that wake-up. Like
+ * sluice's spin (queues/ring.c, runtime/client.c), the spin gives the CPU
+ * up every 32 polls once it has lasted 5 us.
  *
  * In busy mode (fx->busy, set by the client for its busy-poll phase) a
  * waiter polls and never sleeps, with sched_yield every BUSY_YIELD_EVERY
@@ -443,7 +447,7 @@ static void fx_wait(struct fx_word *w, uint32_t old)
 				sl_cpu_relax();
 		}
 	}
-	uint64_t deadline = 0;
+	uint64_t start = 0;
 	for (unsigned i = 1;; i++) {
 		/* Acquire: pairs with the release in fx_publish(). */
 		if (sl_load_acquire(&w->seq) != old)
@@ -451,10 +455,12 @@ static void fx_wait(struct fx_word *w, uint32_t old)
 		sl_cpu_relax();
 		if ((i & 31) == 0) {
 			uint64_t now = bench_now_ns();
-			if (deadline == 0)
-				deadline = now + SPIN_NS;
-			else if (now >= deadline)
+			if (start == 0)
+				start = now;
+			else if (now - start >= SPIN_NS)
 				break;
+			else if (now - start >= SPIN_YIELD_AFTER_NS)
+				sched_yield(); /* as sluice's spin does */
 		}
 	}
 	sl_store_relaxed(&w->sleeping, 1);
@@ -834,6 +840,14 @@ static struct sflow F1busy;                   /* busy-poll, only during its phas
 static struct spipe U1, Ub[NBATCH], U3;
 
 static struct bench_hist h_rtt_s, h_rtt_u, h_rtt_fx, h_rtt_sbusy, h_rtt_fxbusy;
+/* Round trips: each round's samples go to h_round first, then to the
+ * total; the round's p50 is kept (the machine's state moves between
+ * rounds: the spread of per-round ratios says how much that matters). */
+enum rtt_id { RT_S, RT_FX, RT_SBUSY, RT_FXBUSY, RT_U, NRTT };
+static const char *const rtt_names[NRTT] = {"sluice_1step", "futex_spin", "sluice_1step_busy_poll",
+					    "busy_poll_handoff", "unix_1step"};
+static struct bench_hist h_round;
+static uint64_t rtt_p50[NRTT][MAX_ROUNDS];
 static struct bench_hist h_sw_u[NSIZES];
 static double tput_s[NBATCH][MAX_ROUNDS], tput_u[NBATCH][MAX_ROUNDS];
 static uint64_t lone_s[MAX_IDLE], lone_fx[MAX_IDLE];
@@ -914,14 +928,38 @@ static int s_rtt_busy(unsigned iters, struct bench_hist *h)
 	return rc;
 }
 
+static struct bench_hist *const rtt_total[NRTT] = {&h_rtt_s, &h_rtt_fx, &h_rtt_sbusy,
+						   &h_rtt_fxbusy, &h_rtt_u};
+
+/* Moves round r's samples (h_round) into round trip `id`'s total and keeps
+ * their p50. Returns rc. */
+static int rtt_round(int rc, enum rtt_id id, unsigned r)
+{
+	bench_hist_merge(rtt_total[id], &h_round);
+	rtt_p50[id][r] = bench_hist_quantile(&h_round, 0.5);
+	bench_hist_init(&h_round);
+	return rc;
+}
+
+/* The per-round ratios rtt_p50[a] / rtt_p50[b]: median, min, max. */
+static void rtt_round_ratio(enum rtt_id a, enum rtt_id b, double *med, double *mn, double *mx)
+{
+	double v[MAX_ROUNDS];
+	unsigned n = 0;
+	for (unsigned r = 0; r < rounds_done; r++)
+		if (rtt_p50[b][r] > 0)
+			v[n++] = (double)rtt_p50[a][r] / (double)rtt_p50[b][r];
+	stats_d(v, n, med, mn, mx);
+}
+
 static int run_phase(enum phase ph, unsigned r)
 {
 	switch (ph) {
-	case PH_RTT_S: return s_rtt(&F1, C.rtt_iters, &h_rtt_s);
-	case PH_RTT_FX: fx_rtt(C.rtt_iters, &h_rtt_fx); return 0;
-	case PH_RTT_BUSY_S: return s_rtt_busy(C.rtt_iters, &h_rtt_sbusy);
-	case PH_RTT_BUSY_FX: fx_rtt_busy(C.rtt_iters, &h_rtt_fxbusy); return 0;
-	case PH_RTT_U: return u_rtt(&U1, C.rtt_sock_iters, &h_rtt_u);
+	case PH_RTT_S: return rtt_round(s_rtt(&F1, C.rtt_iters, &h_round), RT_S, r);
+	case PH_RTT_FX: fx_rtt(C.rtt_iters, &h_round); return rtt_round(0, RT_FX, r);
+	case PH_RTT_BUSY_S: return rtt_round(s_rtt_busy(C.rtt_iters, &h_round), RT_SBUSY, r);
+	case PH_RTT_BUSY_FX: fx_rtt_busy(C.rtt_iters, &h_round); return rtt_round(0, RT_FXBUSY, r);
+	case PH_RTT_U: return rtt_round(u_rtt(&U1, C.rtt_sock_iters, &h_round), RT_U, r);
 	case PH_TPUT_S:
 	case PH_TPUT_U:
 		for (unsigned b = 0; b < NBATCH; b++) {
@@ -1078,6 +1116,20 @@ static void print_report(void)
 	rtt_row(t, "Unix stream sockets, 1 step process", &h_rtt_u, &h_rtt_fx);
 	print(t, stdout);
 	bench_table_free(t);
+	printf("\np50 of each round, in round order (ns):\n\n");
+	for (unsigned id = 0; id < NRTT; id++) {
+		printf("    %-24s", rtt_names[id]);
+		for (unsigned r = 0; r < rounds_done; r++)
+			printf(" %" PRIu64, rtt_p50[id][r]);
+		printf("\n");
+	}
+	double med, mn, mx;
+	rtt_round_ratio(RT_S, RT_FX, &med, &mn, &mx);
+	printf("\nper round, sluice / floor p50: default %.2f (%.2f-%.2f)", med, mn, mx);
+	rtt_round_ratio(RT_SBUSY, RT_FXBUSY, &med, &mn, &mx);
+	printf(", busy-poll %.2f (%.2f-%.2f)", med, mn, mx);
+	rtt_round_ratio(RT_U, RT_S, &med, &mn, &mx);
+	printf("; sockets / sluice default %.0f (%.0f-%.0f)\n", med, mn, mx);
 
 	printf("\nA lone task after %.1f s of idleness (%u samples each):\n\n",
 	       (double)C.idle_ns / 1e9, nlone);
@@ -1221,6 +1273,14 @@ static int write_json(const char *model, int ncpus, const char *kernel, double l
 	json_pct(&j, "futex_spin", &h_rtt_fx);
 	json_pct(&j, "sluice_1step_busy_poll", &h_rtt_sbusy);
 	json_pct(&j, "busy_poll_handoff", &h_rtt_fxbusy);
+	bench_json_obj_begin(&j, "p50_by_round_ns");
+	for (unsigned id = 0; id < NRTT; id++) {
+		bench_json_arr_begin(&j, rtt_names[id]);
+		for (unsigned r = 0; r < rounds_done; r++)
+			bench_json_u64(&j, NULL, rtt_p50[id][r]);
+		bench_json_arr_end(&j);
+	}
+	bench_json_obj_end(&j);
 	/* Each p50 over the p50 of its wait mode's floor, as in the table. */
 	bench_json_obj_begin(&j, "p50_vs_floor");
 	uint64_t fx50 = bench_hist_quantile(&h_rtt_fx, 0.5);
@@ -1438,6 +1498,7 @@ int main(int argc, char **argv)
 	bench_hist_init(&h_rtt_fx);
 	bench_hist_init(&h_rtt_sbusy);
 	bench_hist_init(&h_rtt_fxbusy);
+	bench_hist_init(&h_round);
 
 	/* Flows first: their supervisors fork before anything else exists,
 	 * with this process's whole CPU set. */
