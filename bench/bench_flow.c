@@ -6,14 +6,18 @@
  * What it measures:
  *   - round trip, steady load: one task in flight, the next submitted as
  *     soon as the last returns; submit -> wait returns, into a histogram
- *     (p50/p90/p99/p99.9/max). sluice 1-step flow; the 1-step socket
- *     pipeline (client -> step -> client, 64-byte messages); the bare
- *     futex hand-off (the floor).
+ *     (p50/p90/p99/p99.9/max). sluice 1-step flow in the default wait
+ *     mode, and in busy-poll (the step's worker and the client both
+ *     SLUICE_RING_BUSY_POLL); the 1-step socket pipeline (client -> step
+ *     -> client, 64-byte messages); the bare futex hand-off, spinning
+ *     50 us then sleeping (the default mode's floor), and the same
+ *     hand-off busy-polling (the busy-poll mode's floor).
  *   - a lone task after idleness: after idle_s of nothing at all, one
- *     round trip; several samples, the median. sluice against the bare
- *     futex hand-off in the same state (the server asleep in FUTEX_WAIT,
- *     the client spinning 50 us and then sleeping for the reply, as
- *     sluice's default wait does).
+ *     round trip; several samples, the median and quartiles, and the
+ *     ratio pair by pair. sluice against the bare futex hand-off in the
+ *     same state (the server asleep in FUTEX_WAIT, the client spinning
+ *     50 us and then sleeping for the reply, as sluice's default wait
+ *     does).
  *   - throughput: a 1-step flow with batch_size 1, 8 and 64 (batch_timeout
  *     0), WINDOW tasks in flight, submit_many in chunks of 64, reap; the
  *     socket pipeline's step reads up to 1, 8 or 64 messages per read()
@@ -28,11 +32,14 @@
  *     ancestors pickle and send), from the first write to the last byte
  *     read.
  *
- * Wait mode: the flow API has no wait-mode option (sluice_step_t and
- * sluice_flow_opts_t carry none), so every sluice figure is the default:
- * spin 50 us, then sleep on a futex. The rings offer busy-poll
- * (SLUICE_RING_BUSY_POLL) but runtime/ formats the flow's rings with the
- * default and does not expose it; no busy-poll row is measured.
+ * Wait mode: every sluice figure is the default (spin 50 us, giving the
+ * CPU up now and then after 5 us, then sleep on a futex), except the
+ * busy-poll round trip (sluice_step_t.wait and sluice_flow_opts_t.
+ * client_wait = SLUICE_RING_BUSY_POLL). A busy-polling worker holds its
+ * CPU even while idle, so that flow lives only for its phase of each
+ * round (started and stopped there; the others live for the whole run),
+ * and the busy-poll floor polls only during its own phase. Busy-pollers
+ * (sluice's and the floor's) sched_yield every 64 empty polls.
  *
  * Placement: the client is pinned to the first allowed CPU; the worker of
  * a 1-step flow, the step process of a 1-step socket pipeline and the
@@ -40,8 +47,7 @@
  * (sluice and sockets alike) alternate: steps 0 and 2 on the second CPU,
  * step 1 on the first, beside the client (--pin3 to change). Four
  * processes on two CPUs: left to the scheduler ("free") the 3-step flow's
- * time per task jumps between about 20 and 220 us from one task to the
- * next (a spinning waiter holds the CPU the next step needs), which drowns
+ * time per task moves with where the scheduler puts them, which can drown
  * any payload effect; pinned, every size sees the same placement. Workers
  * pin themselves in their step's on_start.
  *
@@ -87,6 +93,8 @@
 #define WINDOW 1024u            /* tasks in flight in the throughput tests */
 #define CHUNK 64u               /* submit_many / write chunk, reap chunk */
 #define SPIN_NS 50000u          /* sluice's default spin, used by the futex baseline */
+#define BUSY_YIELD_EVERY 64u    /* as SLUICE_RING_BUSY_POLL (queues/ring.c) */
+#define SPIN_YIELD_AFTER_NS 5000u /* as SPIN_SLEEP: yield every 32 polls after 5 us */
 #define MAX_ROUNDS 64u
 #define MAX_IDLE 256u
 #define NBATCH 3
@@ -172,7 +180,7 @@ struct sflow {
 };
 
 static int sflow_start(struct sflow *s, unsigned nsteps, unsigned batch, uint64_t budget,
-		       uint32_t max_tasks)
+		       uint32_t max_tasks, uint32_t wait)
 {
 	sluice_step_t steps[3];
 	static const char *const names[3] = {"noop0", "noop1", "noop2"};
@@ -188,10 +196,12 @@ static int sflow_start(struct sflow *s, unsigned nsteps, unsigned batch, uint64_
 			.batch_size = batch,
 			.batch_timeout_ns = 0,
 			.capacity = 2 * WINDOW, /* the client's whole window fits its lane */
+			.wait = wait,
 		};
 	}
 	sluice_flow_opts_t o = {.size_of = sizeof(o), .name = "bench-flow", .nsteps = nsteps,
-				.steps = steps, .max_tasks = max_tasks, .block_budget = budget};
+				.steps = steps, .max_tasks = max_tasks, .block_budget = budget,
+				.client_wait = wait};
 	char err[256];
 	int rc = sluice_flow_create(&o, &s->f, err, sizeof(err));
 	if (rc != 0) {
@@ -397,7 +407,13 @@ static int s_sweep(struct sflow *s, unsigned iters, unsigned r)
  * itself in `sleeping` and sleeps in FUTEX_WAIT; a publisher wakes only
  * when the flag is set. Only the waiter writes its flag (set before each
  * sleep, cleared once it has seen the word move): a waker that cleared it
- * could do so after the waiter set it again, losing that wake-up. */
+ * could do so after the waiter set it again, losing that wake-up. Like
+ * sluice's spin (queues/ring.c, runtime/client.c), the spin gives the CPU
+ * up every 32 polls once it has lasted 5 us.
+ *
+ * In busy mode (fx->busy, set by the client for its busy-poll phase) a
+ * waiter polls and never sleeps, with sched_yield every BUSY_YIELD_EVERY
+ * polls, as sluice's SLUICE_RING_BUSY_POLL does. */
 
 struct fx_word {
 	_Atomic uint32_t seq;
@@ -407,16 +423,31 @@ struct fx_word {
 
 struct fx_shm {
 	struct fx_word req, rep;
+	_Atomic uint32_t busy; /* 1: waiters poll without sleeping */
 };
 
 #define FX_STOP UINT32_MAX
 
 static struct fx_shm *fx;
 
-/* Waits until w->seq != old: spins for up to spin_ns, then sleeps. */
+/* Waits until w->seq != old: spins for up to spin_ns, then sleeps; in
+ * busy mode polls. */
 static void fx_wait(struct fx_word *w, uint32_t old)
 {
-	uint64_t deadline = 0;
+	/* Relaxed: the mode changes only between round trips; a side that
+	 * sees the change one round trip late waits that one the old way. */
+	if (sl_load_relaxed(&fx->busy)) {
+		for (unsigned i = 1;; i++) {
+			/* Acquire: pairs with the release in fx_publish(). */
+			if (sl_load_acquire(&w->seq) != old)
+				return;
+			if (i % BUSY_YIELD_EVERY == 0)
+				sched_yield();
+			else
+				sl_cpu_relax();
+		}
+	}
+	uint64_t start = 0;
 	for (unsigned i = 1;; i++) {
 		/* Acquire: pairs with the release in fx_publish(). */
 		if (sl_load_acquire(&w->seq) != old)
@@ -424,10 +455,12 @@ static void fx_wait(struct fx_word *w, uint32_t old)
 		sl_cpu_relax();
 		if ((i & 31) == 0) {
 			uint64_t now = bench_now_ns();
-			if (deadline == 0)
-				deadline = now + SPIN_NS;
-			else if (now >= deadline)
+			if (start == 0)
+				start = now;
+			else if (now - start >= SPIN_NS)
 				break;
+			else if (now - start >= SPIN_YIELD_AFTER_NS)
+				sched_yield(); /* as sluice's spin does */
 		}
 	}
 	sl_store_relaxed(&w->sleeping, 1);
@@ -500,6 +533,16 @@ static void fx_rtt(unsigned iters, struct bench_hist *h)
 		(void)fx_rtt1();
 	for (unsigned i = 0; i < iters; i++)
 		bench_hist_record(h, fx_rtt1());
+}
+
+/* The same in busy mode; one more round trip at the end takes the server
+ * back to sleeping waits. */
+static void fx_rtt_busy(unsigned iters, struct bench_hist *h)
+{
+	sl_store_relaxed(&fx->busy, 1);
+	fx_rtt(iters, h);
+	sl_store_relaxed(&fx->busy, 0);
+	(void)fx_rtt1();
 }
 
 /* ---- Unix stream socket pipelines ------------------------------------------------- *
@@ -793,9 +836,18 @@ static double u_tput(struct spipe *p)
 /* ---- results ---------------------------------------------------------------------- */
 
 static struct sflow F1, Fb[NBATCH], F3;      /* F1: batch 1, for round trips and idle */
+static struct sflow F1busy;                   /* busy-poll, only during its phase */
 static struct spipe U1, Ub[NBATCH], U3;
 
-static struct bench_hist h_rtt_s, h_rtt_u, h_rtt_fx;
+static struct bench_hist h_rtt_s, h_rtt_u, h_rtt_fx, h_rtt_sbusy, h_rtt_fxbusy;
+/* Round trips: each round's samples go to h_round first, then to the
+ * total; the round's p50 is kept (the machine's state moves between
+ * rounds: the spread of per-round ratios says how much that matters). */
+enum rtt_id { RT_S, RT_FX, RT_SBUSY, RT_FXBUSY, RT_U, NRTT };
+static const char *const rtt_names[NRTT] = {"sluice_1step", "futex_spin", "sluice_1step_busy_poll",
+					    "busy_poll_handoff", "unix_1step"};
+static struct bench_hist h_round;
+static uint64_t rtt_p50[NRTT][MAX_ROUNDS];
 static struct bench_hist h_sw_u[NSIZES];
 static double tput_s[NBATCH][MAX_ROUNDS], tput_u[NBATCH][MAX_ROUNDS];
 static uint64_t lone_s[MAX_IDLE], lone_fx[MAX_IDLE];
@@ -832,17 +884,82 @@ static uint64_t median_u64(const uint64_t *v, unsigned n)
 	return n == 0 ? 0 : n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
+/* The q-quantile of v[0..n) (nearest rank), 0 when n is 0. */
+static uint64_t quantile_u64(const uint64_t *v, unsigned n, double q)
+{
+	uint64_t s[MAX_IDLE];
+	if (n == 0)
+		return 0;
+	memcpy(s, v, n * sizeof(*v));
+	qsort(s, n, sizeof(*s), cmp_u64);
+	return s[(unsigned)((double)(n - 1) * q + 0.5)];
+}
+
+/* The q-quantile of the lone-task pairs' ratios sluice / futex (each pair
+ * taken in one run_lone call, back to back). */
+static double lone_ratio_q(double q)
+{
+	uint64_t r[MAX_IDLE];
+	unsigned n = 0;
+	for (unsigned i = 0; i < nlone; i++)
+		if (lone_fx[i] > 0)
+			r[n++] = lone_s[i] * 1000 / lone_fx[i];
+	return (double)quantile_u64(r, n, q) / 1000.0;
+}
+
 /* ---- the phases --------------------------------------------------------------------- */
 
-enum phase { PH_RTT_S, PH_RTT_FX, PH_RTT_U, PH_TPUT_S, PH_TPUT_U, PH_SWEEP_S, PH_SWEEP_U,
-	     NPHASES };
+enum phase { PH_RTT_S, PH_RTT_FX, PH_RTT_BUSY_S, PH_RTT_BUSY_FX, PH_RTT_U, PH_TPUT_S,
+	     PH_TPUT_U, PH_SWEEP_S, PH_SWEEP_U, NPHASES };
+
+/* The busy-poll flow's round trips: started for the phase (its
+ * supervisor forked with every allowed CPU, as the others were at start),
+ * measured, stopped. */
+static int s_rtt_busy(unsigned iters, struct bench_hist *h)
+{
+	if (place(-1) != 0)
+		return fail("widen the client's CPUs", 0);
+	int rc = sflow_start(&F1busy, 1, 1, 0, WINDOW, SLUICE_RING_BUSY_POLL);
+	if (place(C.cpu[0]) != 0)
+		rc = fail("pin the client", 0);
+	if (rc == 0)
+		rc = s_rtt(&F1busy, iters, h);
+	sflow_stop(&F1busy);
+	return rc;
+}
+
+static struct bench_hist *const rtt_total[NRTT] = {&h_rtt_s, &h_rtt_fx, &h_rtt_sbusy,
+						   &h_rtt_fxbusy, &h_rtt_u};
+
+/* Moves round r's samples (h_round) into round trip `id`'s total and keeps
+ * their p50. Returns rc. */
+static int rtt_round(int rc, enum rtt_id id, unsigned r)
+{
+	bench_hist_merge(rtt_total[id], &h_round);
+	rtt_p50[id][r] = bench_hist_quantile(&h_round, 0.5);
+	bench_hist_init(&h_round);
+	return rc;
+}
+
+/* The per-round ratios rtt_p50[a] / rtt_p50[b]: median, min, max. */
+static void rtt_round_ratio(enum rtt_id a, enum rtt_id b, double *med, double *mn, double *mx)
+{
+	double v[MAX_ROUNDS];
+	unsigned n = 0;
+	for (unsigned r = 0; r < rounds_done; r++)
+		if (rtt_p50[b][r] > 0)
+			v[n++] = (double)rtt_p50[a][r] / (double)rtt_p50[b][r];
+	stats_d(v, n, med, mn, mx);
+}
 
 static int run_phase(enum phase ph, unsigned r)
 {
 	switch (ph) {
-	case PH_RTT_S: return s_rtt(&F1, C.rtt_iters, &h_rtt_s);
-	case PH_RTT_FX: fx_rtt(C.rtt_iters, &h_rtt_fx); return 0;
-	case PH_RTT_U: return u_rtt(&U1, C.rtt_sock_iters, &h_rtt_u);
+	case PH_RTT_S: return rtt_round(s_rtt(&F1, C.rtt_iters, &h_round), RT_S, r);
+	case PH_RTT_FX: fx_rtt(C.rtt_iters, &h_round); return rtt_round(0, RT_FX, r);
+	case PH_RTT_BUSY_S: return rtt_round(s_rtt_busy(C.rtt_iters, &h_round), RT_SBUSY, r);
+	case PH_RTT_BUSY_FX: fx_rtt_busy(C.rtt_iters, &h_round); return rtt_round(0, RT_FXBUSY, r);
+	case PH_RTT_U: return rtt_round(u_rtt(&U1, C.rtt_sock_iters, &h_round), RT_U, r);
 	case PH_TPUT_S:
 	case PH_TPUT_U:
 		for (unsigned b = 0; b < NBATCH; b++) {
@@ -961,18 +1078,24 @@ static void row(struct bench_table *t, int n, ...)
 	bench_table_row(t, cells);
 }
 
-static void rtt_row(struct bench_table *t, const char *name, const struct bench_hist *h)
+/* A round-trip row; the last column is its p50 over the p50 of `floor`
+ * (the baseline of its wait mode, measured in the same run). */
+static void rtt_row(struct bench_table *t, const char *name, const struct bench_hist *h,
+		    const struct bench_hist *floor)
 {
 	struct bench_pct p;
 	bench_hist_summary(h, &p);
+	uint64_t f50 = bench_hist_quantile(floor, 0.5);
 	char v[6][32], cnt[32];
 	fmt_ns(v[0], 32, p.p50);
 	fmt_ns(v[1], 32, p.p90);
 	fmt_ns(v[2], 32, p.p99);
 	fmt_ns(v[3], 32, p.p999);
 	fmt_ns(v[4], 32, p.max);
+	double q = f50 ? (double)p.p50 / (double)f50 : 0;
+	snprintf(v[5], 32, q < 10 ? "%.2f" : "%.0f", q);
 	snprintf(cnt, sizeof(cnt), "%" PRIu64, p.count);
-	row(t, 7, name, cnt, v[0], v[1], v[2], v[3], v[4]);
+	row(t, 8, name, cnt, v[0], v[1], v[2], v[3], v[4], v[5]);
 }
 
 static void print_report(void)
@@ -981,35 +1104,53 @@ static void print_report(void)
 		C.markdown ? bench_table_print_markdown : bench_table_print;
 
 	printf("\nRound trip under steady load (one task in flight; 64-byte payload):\n\n");
-	static const char *const h1[] = {"pipeline", "samples", "p50", "p90", "p99", "p99.9", "max"};
-	struct bench_table *t = bench_table_new(7, h1);
-	rtt_row(t, "sluice 1-step flow (spin 50 us, then sleep)", &h_rtt_s);
-	rtt_row(t, "Unix stream sockets, 1 step process", &h_rtt_u);
-	rtt_row(t, "bare futex hand-off, spin 50 us (floor)", &h_rtt_fx);
-	row(t, 7, "sluice busy-poll", "-", "not offered by the flow API", "", "", "", "");
+	static const char *const h1[] = {"pipeline", "samples", "p50", "p90", "p99",
+					 "p99.9", "max", "p50 / floor"};
+	struct bench_table *t = bench_table_new(8, h1);
+	rtt_row(t, "sluice 1-step flow, default wait (spin 50 us, then sleep)", &h_rtt_s,
+		&h_rtt_fx);
+	rtt_row(t, "bare futex hand-off, spin 50 us, then sleep (floor)", &h_rtt_fx, &h_rtt_fx);
+	rtt_row(t, "sluice 1-step flow, busy-poll (worker and client)", &h_rtt_sbusy,
+		&h_rtt_fxbusy);
+	rtt_row(t, "bare hand-off, busy-poll (floor)", &h_rtt_fxbusy, &h_rtt_fxbusy);
+	rtt_row(t, "Unix stream sockets, 1 step process", &h_rtt_u, &h_rtt_fx);
 	print(t, stdout);
 	bench_table_free(t);
+	printf("\np50 of each round, in round order (ns):\n\n");
+	for (unsigned id = 0; id < NRTT; id++) {
+		printf("    %-24s", rtt_names[id]);
+		for (unsigned r = 0; r < rounds_done; r++)
+			printf(" %" PRIu64, rtt_p50[id][r]);
+		printf("\n");
+	}
+	double med, mn, mx;
+	rtt_round_ratio(RT_S, RT_FX, &med, &mn, &mx);
+	printf("\nper round, sluice / floor p50: default %.2f (%.2f-%.2f)", med, mn, mx);
+	rtt_round_ratio(RT_SBUSY, RT_FXBUSY, &med, &mn, &mx);
+	printf(", busy-poll %.2f (%.2f-%.2f)", med, mn, mx);
+	rtt_round_ratio(RT_U, RT_S, &med, &mn, &mx);
+	printf("; sockets / sluice default %.0f (%.0f-%.0f)\n", med, mn, mx);
 
 	printf("\nA lone task after %.1f s of idleness (%u samples each):\n\n",
 	       (double)C.idle_ns / 1e9, nlone);
-	static const char *const h2[] = {"pipeline", "median", "min", "max"};
-	t = bench_table_new(4, h2);
+	static const char *const h2[] = {"pipeline", "median", "p25", "p75", "min", "max"};
+	t = bench_table_new(6, h2);
 	for (int which = 0; which < 2; which++) {
 		const uint64_t *v = which ? lone_fx : lone_s;
-		uint64_t mn = UINT64_MAX, mx = 0;
-		for (unsigned i = 0; i < nlone; i++) {
-			mn = v[i] < mn ? v[i] : mn;
-			mx = v[i] > mx ? v[i] : mx;
-		}
-		char a[32], b[32], c[32];
-		fmt_ns(a, 32, median_u64(v, nlone));
-		fmt_ns(b, 32, nlone ? mn : 0);
-		fmt_ns(c, 32, mx);
-		row(t, 4, which ? "bare futex hand-off (server asleep)" : "sluice 1-step flow", a, b,
-		    c);
+		char a[5][32];
+		fmt_ns(a[0], 32, median_u64(v, nlone));
+		fmt_ns(a[1], 32, quantile_u64(v, nlone, 0.25));
+		fmt_ns(a[2], 32, quantile_u64(v, nlone, 0.75));
+		fmt_ns(a[3], 32, quantile_u64(v, nlone, 0));
+		fmt_ns(a[4], 32, quantile_u64(v, nlone, 1));
+		row(t, 6, which ? "bare futex hand-off (server asleep)" : "sluice 1-step flow", a[0],
+		    a[1], a[2], a[3], a[4]);
 	}
 	print(t, stdout);
 	bench_table_free(t);
+	printf("\nsluice / futex, pair by pair: median %.2fx, p25 %.2fx, p75 %.2fx, min %.2fx, "
+	       "max %.2fx\n", lone_ratio_q(0.5), lone_ratio_q(0.25), lone_ratio_q(0.75),
+	       lone_ratio_q(0), lone_ratio_q(1));
 
 	printf("\nThroughput, 1-step no-op flow, %u tasks in flight (tasks/s, median of %u rounds "
 	       "of %.0f ms):\n\n", WINDOW, rounds_done, (double)C.tput_ns / 1e6);
@@ -1118,7 +1259,8 @@ static int write_json(const char *model, int ncpus, const char *kernel, double l
 	bench_json_obj_begin(&j, "config");
 	bench_json_bool(&j, "quick", C.quick);
 	bench_json_u64(&j, "rounds", rounds_done);
-	bench_json_str(&j, "wait_mode", "spin 50 us then sleep (default; the flow API offers no other)");
+	bench_json_str(&j, "wait_mode", "default (spin 50 us, then sleep) everywhere but "
+		       "round_trip.sluice_1step_busy_poll (SLUICE_RING_BUSY_POLL, worker and client)");
 	bench_json_u64(&j, "window", WINDOW);
 	bench_json_u64(&j, "throughput_round_ns", C.tput_ns);
 	bench_json_num(&j, "idle_s", (double)C.idle_ns / 1e9);
@@ -1129,7 +1271,27 @@ static int write_json(const char *model, int ncpus, const char *kernel, double l
 	json_pct(&j, "sluice_1step", &h_rtt_s);
 	json_pct(&j, "unix_1step", &h_rtt_u);
 	json_pct(&j, "futex_spin", &h_rtt_fx);
-	bench_json_null(&j, "sluice_busy_poll");
+	json_pct(&j, "sluice_1step_busy_poll", &h_rtt_sbusy);
+	json_pct(&j, "busy_poll_handoff", &h_rtt_fxbusy);
+	bench_json_obj_begin(&j, "p50_by_round_ns");
+	for (unsigned id = 0; id < NRTT; id++) {
+		bench_json_arr_begin(&j, rtt_names[id]);
+		for (unsigned r = 0; r < rounds_done; r++)
+			bench_json_u64(&j, NULL, rtt_p50[id][r]);
+		bench_json_arr_end(&j);
+	}
+	bench_json_obj_end(&j);
+	/* Each p50 over the p50 of its wait mode's floor, as in the table. */
+	bench_json_obj_begin(&j, "p50_vs_floor");
+	uint64_t fx50 = bench_hist_quantile(&h_rtt_fx, 0.5);
+	uint64_t fb50 = bench_hist_quantile(&h_rtt_fxbusy, 0.5);
+	bench_json_num(&j, "sluice_1step",
+		       fx50 ? (double)bench_hist_quantile(&h_rtt_s, 0.5) / (double)fx50 : 0);
+	bench_json_num(&j, "sluice_1step_busy_poll",
+		       fb50 ? (double)bench_hist_quantile(&h_rtt_sbusy, 0.5) / (double)fb50 : 0);
+	bench_json_num(&j, "unix_1step",
+		       fx50 ? (double)bench_hist_quantile(&h_rtt_u, 0.5) / (double)fx50 : 0);
+	bench_json_obj_end(&j);
 	bench_json_obj_end(&j);
 
 	bench_json_obj_begin(&j, "lone_after_idle");
@@ -1137,12 +1299,21 @@ static int write_json(const char *model, int ncpus, const char *kernel, double l
 		const uint64_t *v = which ? lone_fx : lone_s;
 		bench_json_obj_begin(&j, which ? "futex" : "sluice_1step");
 		bench_json_u64(&j, "median_ns", median_u64(v, nlone));
+		bench_json_u64(&j, "p25_ns", quantile_u64(v, nlone, 0.25));
+		bench_json_u64(&j, "p75_ns", quantile_u64(v, nlone, 0.75));
 		bench_json_arr_begin(&j, "samples_ns");
 		for (unsigned i = 0; i < nlone; i++)
 			bench_json_u64(&j, NULL, v[i]);
 		bench_json_arr_end(&j);
 		bench_json_obj_end(&j);
 	}
+	bench_json_obj_begin(&j, "pair_ratio");
+	bench_json_num(&j, "median", lone_ratio_q(0.5));
+	bench_json_num(&j, "p25", lone_ratio_q(0.25));
+	bench_json_num(&j, "p75", lone_ratio_q(0.75));
+	bench_json_num(&j, "min", lone_ratio_q(0));
+	bench_json_num(&j, "max", lone_ratio_q(1));
+	bench_json_obj_end(&j);
 	bench_json_obj_end(&j);
 
 	bench_json_arr_begin(&j, "throughput");
@@ -1310,8 +1481,8 @@ int main(int argc, char **argv)
 	       "per round; lone task after %.1f s idle, %u per round\n",
 	       C.rounds, (double)C.tput_ns / 1e6, (double)C.warm_ns / 1e6, C.rtt_iters,
 	       (double)C.idle_ns / 1e9, C.idle_per_round);
-	printf("sluice wait mode: the default (spin 50 us, then sleep); the flow API offers "
-	       "no busy-poll mode\n");
+	printf("sluice wait mode: the default (spin 50 us, then sleep), but for the busy-poll "
+	       "round trip (worker and client SLUICE_RING_BUSY_POLL)\n");
 	printf("3-step pipelines: %s\n\n",
 	       C.pin3 == PIN3_SPREAD ? "steps 0 and 2 on the second CPU, step 1 on the first"
 	       : C.pin3 == PIN3_SECOND ? "all steps on the second CPU"
@@ -1325,17 +1496,20 @@ int main(int argc, char **argv)
 	bench_hist_init(&h_rtt_s);
 	bench_hist_init(&h_rtt_u);
 	bench_hist_init(&h_rtt_fx);
+	bench_hist_init(&h_rtt_sbusy);
+	bench_hist_init(&h_rtt_fxbusy);
+	bench_hist_init(&h_round);
 
 	/* Flows first: their supervisors fork before anything else exists,
 	 * with this process's whole CPU set. */
 	int failed = 0;
-	if (sflow_start(&F1, 1, 1, 0, WINDOW) != 0)
+	if (sflow_start(&F1, 1, 1, 0, WINDOW, 0) != 0)
 		return 1;
 	for (unsigned b = 0; b < NBATCH && !failed; b++)
-		failed = sflow_start(&Fb[b], 1, batches[b], 0, WINDOW) != 0;
+		failed = sflow_start(&Fb[b], 1, batches[b], 0, WINDOW, 0) != 0;
 	/* 256 MiB of blocks: the default geometry then has a 64 MiB class. */
 	if (!failed)
-		failed = sflow_start(&F3, 3, 1, 256ull << 20, 64) != 0;
+		failed = sflow_start(&F3, 3, 1, 256ull << 20, 64, 0) != 0;
 
 	/* Then every socket, then the processes that use them. */
 	fx = bench_shm_map(sizeof(*fx));

@@ -35,6 +35,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,9 +49,12 @@
  * submit waiting for room on a full ring this often. */
 #define SUP_CHECK_NS UINT64_C(10000000)
 #define SUBMIT_SLICE_NS UINT64_C(50000000)
-/* wait spins this long for a completion before it sleeps (as the rings'
- * blocking calls do: longer than a wake-up costs, BASELINES.md). */
-#define WAIT_SPIN_NS SLUICE_RING_SPIN_NS_DEFAULT
+/* wait's spin and busy-poll give the CPU up as the rings' waits do
+ * (queues/ring.c): a spin every SPIN_YIELD_EVERY looks once it has lasted
+ * SPIN_YIELD_AFTER_NS, a busy-poll every BUSY_YIELD_EVERY empty looks. */
+#define SPIN_YIELD_AFTER_NS 5000u
+#define SPIN_YIELD_EVERY 32u
+#define BUSY_YIELD_EVERY 64u
 
 static const char timed_out_msg[] = "the flow did not finish the task by its deadline";
 static const char no_message[] = "";
@@ -533,9 +537,12 @@ int sluice_task_submit(sluice_flow_t *f, sluice_task_t *t, uint64_t timeout_ns)
 	return rc == 1 ? 0 : rc;
 }
 
-/* Spins up to `until` for completions; returns once t is ready or the
- * spin ran out. */
-static void spin_for(sluice_flow_t *f, sluice_task_t *t, uint64_t until)
+/* Spins (busy: polls) from `start` up to `until` for completions;
+ * returns once t is ready or the time ran out. With more runnable
+ * processes than CPUs the worker we wait for may be off its CPU: give ours
+ * up now and then, as the rings do. */
+static void spin_for(sluice_flow_t *f, sluice_task_t *t, uint64_t start, uint64_t until,
+		     bool busy)
 {
 	sluice_desc_t buf[COMP_BATCH];
 	for (unsigned i = 1; t->lstate_ != SLUICE__LT_READY; i++) {
@@ -545,8 +552,14 @@ static void spin_for(sluice_flow_t *f, sluice_task_t *t, uint64_t until)
 		if (k > 0)
 			continue;
 		sl_cpu_relax();
-		if (i % 16 == 0 && sluice__now_ns() >= until)
+		if (i % 16 != 0)
+			continue;
+		uint64_t now = sluice__now_ns();
+		if (now >= until)
 			return;
+		if (busy ? i % BUSY_YIELD_EVERY == 0
+			 : i % SPIN_YIELD_EVERY == 0 && now - start >= SPIN_YIELD_AFTER_NS)
+			sched_yield();
 	}
 }
 
@@ -600,9 +613,19 @@ int sluice_task_wait(sluice_flow_t *f, sluice_task_t *t, uint64_t timeout_ns)
 		uint64_t until = deadline;
 		if (t->bound_ns_ != 0 && t->bound_ns_ < until)
 			until = t->bound_ns_;
-		if (!spun) {
+		if (f->client_wait == SLUICE_RING_BUSY_POLL) {
+			/* Never sleep; look at the supervisor's pidfd every
+			 * SUP_CHECK_NS (its death is judged at the top). */
+			spin_for(f, t, now, until - now < SUP_CHECK_NS ? until : now + SUP_CHECK_NS,
+				 true);
+			if (t->lstate_ != SLUICE__LT_READY)
+				(void)sluice__supervisor_gone(f);
+			continue;
+		}
+		if (!spun && f->client_spin_ns > 0) {
 			spun = true;
-			spin_for(f, t, until - now < WAIT_SPIN_NS ? until : now + WAIT_SPIN_NS);
+			uint64_t spin = f->client_spin_ns;
+			spin_for(f, t, now, until - now < spin ? until : now + spin, false);
 			continue;
 		}
 		/* Sleep on the completion eventfd and the supervisor's pidfd
@@ -644,6 +667,7 @@ int sluice_flow_reap(sluice_flow_t *f, sluice_task_t **out, unsigned n)
 	if (f == NULL || (out == NULL && n > 0) || f->lt == NULL)
 		return SLUICE_EINVAL;
 	unsigned k = 0;
+	bool polled = false;
 	for (;;) {
 		drain_ring(f);
 		while (k < n && f->ready_head != NULL) {
@@ -676,10 +700,19 @@ int sluice_flow_reap(sluice_flow_t *f, sluice_task_t **out, unsigned n)
 		if (armed == 0)
 			return (int)k;
 		if (armed == SLUICE_RING_ARMED_POLL) {
-			/* The arming may be missed (ring.h): have the loop come
-			 * back now rather than sleep on it. */
-			sluice__notify(f->client_efd);
-			return (int)k;
+			/* A worker may publish without seeing the arming
+			 * (ring.h): wait up to ARMED_POLL_MS for the eventfd,
+			 * look again (once per call), then leave the eventfd
+			 * readable so the caller's loop comes back: it looks
+			 * every millisecond, instead of sleeping through a
+			 * completion or spinning. */
+			if (k > 0 || polled) {
+				sluice__notify(f->client_efd);
+				return (int)k;
+			}
+			polled = true;
+			struct pollfd p = {.fd = f->client_efd, .events = POLLIN};
+			(void)poll(&p, 1, SLUICE_RING_ARMED_POLL_MS);
 		}
 	}
 }

@@ -230,6 +230,48 @@ static int validate_exec(const sluice_flow_opts_t *o, uint32_t i, char *err, siz
 	return 0;
 }
 
+static const char *wait_name(uint32_t wait)
+{
+	switch (wait) {
+	case SLUICE_RING_SPIN_SLEEP: return "SLUICE_RING_SPIN_SLEEP";
+	case SLUICE_RING_SLEEP: return "SLUICE_RING_SLEEP";
+	case SLUICE_RING_BUSY_POLL: return "SLUICE_RING_BUSY_POLL";
+	}
+	return "?";
+}
+
+/* A wait mode and its spin, a step's or the client's: `wfield` and
+ * `sfield` name them in a refusal, `who` ends it (" ('step')" or ""). */
+static int check_wait(uint32_t wait, uint64_t spin_ns, const char *wfield, const char *sfield,
+		      const char *who, char *err, size_t errlen)
+{
+	if (wait > SLUICE_RING_BUSY_POLL)
+		return bad(err, errlen,
+			   "%s: must be 0 (the default), SLUICE_RING_SPIN_SLEEP (%d), "
+			   "SLUICE_RING_SLEEP (%d) or SLUICE_RING_BUSY_POLL (%d), got %u%s",
+			   wfield, SLUICE_RING_SPIN_SLEEP, SLUICE_RING_SLEEP, SLUICE_RING_BUSY_POLL,
+			   wait, who);
+	if (spin_ns != 0 && (wait == SLUICE_RING_SLEEP || wait == SLUICE_RING_BUSY_POLL))
+		return bad(err, errlen, "%s: must be 0 with %s, which does not spin, got %llu%s",
+			   sfield, wait_name(wait), (unsigned long long)spin_ns, who);
+	if (spin_ns > SLUICE_FLOW_MAX_SPIN_NS)
+		return bad(err, errlen, "%s: must be at most %llu (1 s), got %llu%s", sfield,
+			   (unsigned long long)SLUICE_FLOW_MAX_SPIN_NS, (unsigned long long)spin_ns,
+			   who);
+	return 0;
+}
+
+/* The mode a valid (wait, spin_ns) means: 0 is SPIN_SLEEP, its spin 0 the
+ * rings' default; the other modes do not spin. */
+static void wait_defaults(uint32_t wait, uint64_t spin_ns, uint32_t *wait_out,
+			  uint64_t *spin_out)
+{
+	*wait_out = wait ? wait : SLUICE_RING_SPIN_SLEEP;
+	*spin_out = 0;
+	if (*wait_out == SLUICE_RING_SPIN_SLEEP)
+		*spin_out = spin_ns ? spin_ns : SLUICE_RING_SPIN_NS_DEFAULT;
+}
+
 static int validate(const sluice_flow_opts_t *o, struct plan *p, char *err, size_t errlen)
 {
 	if (o == NULL)
@@ -260,6 +302,10 @@ static int validate(const sluice_flow_opts_t *o, struct plan *p, char *err, size
 			   "max_tasks: %u cannot be shared among %u client slots (max_clients)",
 			   p->max_tasks, p->nclients);
 	p->stop_grace_ns = o->stop_grace_ns ? o->stop_grace_ns : DEFAULT_STOP_GRACE_NS;
+	int rc = check_wait(o->client_wait, o->client_spin_ns, "client_wait", "client_spin_ns", "",
+			    err, errlen);
+	if (rc != 0)
+		return rc;
 
 	p->nworkers = 0;
 	p->nprocs = 0;
@@ -309,6 +355,13 @@ static int validate(const sluice_flow_opts_t *o, struct plan *p, char *err, size
 			return bad(err, errlen,
 				   "steps[%u].fail_deaths: must be 0..%u or SLUICE_STEP_NEVER_FAIL, got %u ('%s')",
 				   i, SLUICE_STEP_MAX_FAIL_DEATHS, s->fail_deaths, s->name);
+		char wf[40], sf[40], who[48];
+		snprintf(wf, sizeof(wf), "steps[%u].wait", i);
+		snprintf(sf, sizeof(sf), "steps[%u].spin_ns", i);
+		snprintf(who, sizeof(who), " ('%s')", s->name);
+		rc = check_wait(s->wait, s->spin_ns, wf, sf, who, err, errlen);
+		if (rc != 0)
+			return rc;
 		p->nprocs += s->nprocs;
 		if (p->nprocs > SLUICE_FLOW_MAX_WORKERS)
 			return bad(err, errlen,
@@ -479,6 +532,7 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
 		st->hung_grace_ns = s->hung_grace_ns ? s->hung_grace_ns : DEFAULT_HUNG_GRACE_NS;
 		st->max_tasks_per_worker = s->max_tasks_per_worker;
 		st->heartbeat_timeout_ns = s->heartbeat_timeout_ns;
+		wait_defaults(s->wait, s->spin_ns, &st->wait, &st->spin_ns);
 		st->first_worker = w;
 		st->ring_mem = rings + ring_off[i];
 		st->ring_size = p->step_ring_size[i];
@@ -512,6 +566,8 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
 		r->hung_grace_ns = st->hung_grace_ns;
 		r->max_tasks_per_worker = st->max_tasks_per_worker;
 		r->heartbeat_timeout_ns = st->heartbeat_timeout_ns;
+		r->wait = st->wait;
+		r->spin_ns = st->spin_ns;
 
 		sluice_ring_config_t rcfg = {.size_of = sizeof(rcfg), .kind = SLUICE_RING_MPMC,
 					     .capacity = st->capacity, .lanes = p->lanes * SLUICE__LEVELS};
@@ -607,6 +663,7 @@ int sluice_flow_create(const sluice_flow_opts_t *opts, sluice_flow_t **out, char
 	f->tasks_per_client = p->max_tasks / p->nclients;
 	f->ring_lanes = p->lanes;
 	f->stop_grace_ns = p->stop_grace_ns;
+	wait_defaults(opts->client_wait, opts->client_spin_ns, &f->client_wait, &f->client_spin_ns);
 	f->sup_pidfd = -1;
 	f->sup_efd = -1;
 	f->client_efd = -1;

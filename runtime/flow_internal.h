@@ -63,6 +63,8 @@ struct sluice__step {
 	uint64_t hung_grace_ns;
 	uint64_t max_tasks_per_worker;
 	uint64_t heartbeat_timeout_ns;
+	uint32_t wait;       /* the workers' wait on the step ring: SPIN_SLEEP, SLEEP or BUSY_POLL */
+	uint64_t spin_ns;    /* SPIN_SLEEP's spin (defaulted); 0 for the other modes */
 	void *ring_mem;      /* in the arena */
 	uint64_t ring_size;
 	char *exec_path;     /* owned copy; NULL: workers are forks (client, supervisor only) */
@@ -90,6 +92,8 @@ struct sluice_flow {
 	uint32_t ring_lanes;
 	uint64_t stop_grace_ns;
 	uint64_t client_bound_ns; /* client's whole-flow deadline after submit; 0: none */
+	uint32_t client_wait;     /* sluice_task_wait: SPIN_SLEEP, SLEEP or BUSY_POLL */
+	uint64_t client_spin_ns;  /* its spin (defaulted); 0 for the other modes */
 	struct sluice__step steps[SLUICE_FLOW_MAX_STEPS];
 
 	sluice_arena_t *arena;

@@ -219,7 +219,12 @@ struct sluice__step_rec {
 	uint64_t hung_grace_ns;
 	uint64_t max_tasks_per_worker;
 	uint64_t heartbeat_timeout_ns;
-	uint64_t _pad1[6];
+	/* How the step's workers wait (enum sluice_ring_wait, never 0 here)
+	 * and SPIN_SLEEP's spin. */
+	uint32_t wait;
+	uint32_t _pad0;
+	uint64_t spin_ns;
+	uint64_t _pad1[4];
 	/* Line 3: health, written by the supervisor alone (relaxed). */
 	_Atomic uint32_t failed;     /* 1 once the step failed */
 	_Atomic uint32_t deaths;     /* workers that died, since start */

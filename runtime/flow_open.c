@@ -179,6 +179,11 @@ static int check_step(sluice_flow_t *f, uint32_t i, const struct sluice__step_re
 		return BAD("steps[%u].fail_window_ns: 0", i);
 	if (r->hung_grace_ns == 0)
 		return BAD("steps[%u].hung_grace_ns: 0", i);
+	if (r->wait < SLUICE_RING_SPIN_SLEEP || r->wait > SLUICE_RING_BUSY_POLL ||
+	    r->spin_ns > SLUICE_FLOW_MAX_SPIN_NS ||
+	    (r->wait == SLUICE_RING_SPIN_SLEEP) != (r->spin_ns != 0))
+		return BAD("steps[%u]: wait %u, spin_ns %llu", i, r->wait,
+			   (unsigned long long)r->spin_ns);
 	uint64_t want = ring_bytes(r->capacity, f->ring_lanes * SLUICE__LEVELS);
 	if (want == 0 || r->ring_size != want ||
 	    !span_ok(r->ring_off, r->ring_size, *ring_end, R->size[SLUICE__REGION_RINGS], ALIGN))
@@ -207,6 +212,9 @@ static int check_step(sluice_flow_t *f, uint32_t i, const struct sluice__step_re
 	st->restart_max_delay_ns = r->restart_max_delay_ns;
 	st->fail_window_ns = r->fail_window_ns;
 	st->hung_grace_ns = r->hung_grace_ns;
+	st->heartbeat_timeout_ns = r->heartbeat_timeout_ns;
+	st->wait = r->wait;
+	st->spin_ns = r->spin_ns;
 	st->max_tasks_per_worker = r->max_tasks_per_worker;
 	st->has_condition = r->has_condition != 0;
 	st->ring_mem = R->base[SLUICE__REGION_RINGS] + r->ring_off;

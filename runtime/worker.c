@@ -546,6 +546,8 @@ static int setup(struct worker *W)
 	int rc = sluice_ring_open(&W->in, W->st->ring_mem, W->st->ring_size);
 	if (rc == 0)
 		rc = sluice_ring_set_priority(&W->in, f->ring_lanes, SLUICE_FLOW_PRIORITY_BURST);
+	if (rc == 0) /* the step's wait mode (sluice_step_t.wait, validated by create) */
+		rc = sluice_ring_set_wait(&W->in, W->st->wait, W->st->spin_ns);
 	for (uint32_t t = W->step + 1; rc == 0 && t < f->nsteps; t++)
 		rc = sluice__claim_step_lanes(f, t, W->owner, W->fwd[t]);
 	for (uint32_t c = 0; rc == 0 && c < f->nclients; c++) {

@@ -60,6 +60,7 @@
 #include <sluice/blocks.h>
 #include <sluice/desc.h>
 #include <sluice/export.h>
+#include <sluice/ring.h> /* enum sluice_ring_wait: sluice_step_t.wait, client_wait */
 
 #define SLUICE_FLOW_MAX_STEPS 16
 #define SLUICE_FLOW_MAX_WORKERS 1024  /* over all steps */
@@ -217,7 +218,16 @@ typedef struct sluice_step {
 	 * fail_deaths 1 .. SLUICE_STEP_MAX_FAIL_DEATHS, or
 	 * SLUICE_STEP_NEVER_FAIL; 0: 5. fail_window_ns 0: 10 s. */
 	uint32_t fail_deaths;
-	uint32_t _reserved;
+	/* How the step's workers wait for tasks while its ring is empty: an
+	 * enum sluice_ring_wait (include/sluice/ring.h). 0 or
+	 * SLUICE_RING_SPIN_SLEEP: spin spin_ns, giving the CPU up now and then
+	 * after the first 5 us, then sleep on the ring's futex (the default);
+	 * SLUICE_RING_SLEEP: sleep at once; SLUICE_RING_BUSY_POLL: never
+	 * sleep, sched_yield every 64 empty polls (each worker keeps a CPU
+	 * busy even while the flow idles: for the lowest latency, with a CPU
+	 * to spare per worker). Producers waiting for room on a full ring wait
+	 * in the default mode. */
+	uint32_t wait;
 	uint64_t fail_window_ns;
 	/* A worker still in handle() hung_grace_ns after the deadline of a
 	 * task it holds (task_timeout_ns) is killed and handled as dead: the
@@ -263,10 +273,17 @@ typedef struct sluice_step {
 	 * workers go on calling `condition`). Only with a condition; 1 ..
 	 * SLUICE_HANDLER_NAME_MAX - 1 bytes. */
 	const char *condition_name;
+	/* SLUICE_RING_SPIN_SLEEP's spin, in ns: 0: SLUICE_RING_SPIN_NS_DEFAULT
+	 * (50 us); at most SLUICE_FLOW_MAX_SPIN_NS. Must be 0 with the modes
+	 * that do not spin (SLEEP, BUSY_POLL). */
+	uint64_t spin_ns;
 } sluice_step_t;
 
 #define SLUICE_STEP_NEVER_FAIL UINT32_MAX
 #define SLUICE_STEP_MAX_FAIL_DEATHS 1024u
+/* The longest spin a step or the client may ask for (1 s): a longer one is
+ * a unit mistake. */
+#define SLUICE_FLOW_MAX_SPIN_NS UINT64_C(1000000000)
 
 enum sluice_flow_flags {
 	SLUICE_FLOW_HUGEPAGES = 1u << 0, /* back the arena with huge pages if the kernel has them */
@@ -294,6 +311,14 @@ typedef struct sluice_flow_opts {
 	/* After stop's drain, how long workers get to finish their batch and
 	 * run on_stop before they are killed. 0: 1 s. */
 	uint64_t stop_grace_ns;
+	/* How sluice_task_wait waits for a completion, as a step's `wait` and
+	 * `spin_ns` (same values, same defaults): spin, then sleep in ppoll(2)
+	 * (0 or SLUICE_RING_SPIN_SLEEP); sleep at once (SLUICE_RING_SLEEP);
+	 * or poll the completion ring without sleeping, looking at the
+	 * supervisor's pidfd every 10 ms (SLUICE_RING_BUSY_POLL). */
+	uint32_t client_wait;
+	uint32_t _reserved2;
+	uint64_t client_spin_ns;
 } sluice_flow_opts_t;
 
 /* Validates `opts` and lays out the flow's arena (flow table, task table,
@@ -468,19 +493,29 @@ SLUICE_EXTERN int sluice_task_submit_many(sluice_flow_t *f, sluice_task_t **task
  * SLUICE_ESUPERVISOR when the flow's supervisor died before the task
  * finished (the task stays in flight: sluice_flow_stop completes it with
  * SLUICE_TASK_FLOW_STOPPED, or release it), SLUICE_EINVAL for a task not
- * submitted. Client's thread; spins briefly, then sleeps in ppoll(2) on
- * the completion eventfd and the supervisor's pidfd, so that neither a
- * completion nor the supervisor's death can be missed, timeout or not. */
+ * submitted. Client's thread; waits as the flow's client_wait says: by
+ * default it spins (client_spin_ns), then sleeps in ppoll(2) on the
+ * completion eventfd and the supervisor's pidfd, so that neither a
+ * completion nor the supervisor's death can be missed, timeout or not; in
+ * SLUICE_RING_BUSY_POLL it never sleeps, and looks at the supervisor's
+ * pidfd every 10 ms. */
 SLUICE_EXTERN int sluice_task_wait(sluice_flow_t *f, sluice_task_t *t, uint64_t timeout_ns);
 
-/* Returns up to n finished tasks in out (never blocks): those collected by
- * earlier waits, then whatever is on the completion ring, then tasks past
- * their whole-flow deadline (status SLUICE_TASK_TIMEOUT). When it returns
- * fewer than n it has drained everything and re-armed the eventfd. Returns
- * the count, or SLUICE_ESUPERVISOR when it has nothing to return, tasks are
- * in flight and the flow's supervisor is dead (an event loop can watch
+/* Returns up to n finished tasks in out (never blocks, but for the case
+ * at the end): those collected by earlier waits, then whatever is on the
+ * completion ring, then tasks past their whole-flow deadline (status
+ * SLUICE_TASK_TIMEOUT). When it returns fewer than n it has drained
+ * everything and re-armed the eventfd. Returns the count, or
+ * SLUICE_ESUPERVISOR when it has nothing to return, tasks are in flight
+ * and the flow's supervisor is dead (an event loop can watch
  * sluice_flow_supervisor_pidfd to learn of that). Client's thread; no
- * system call unless it re-arms. */
+ * system call unless it re-arms. Where this process may not call
+ * membarrier(2) (a seccomp filter), a worker may miss the arming
+ * (SLUICE_RING_ARMED_POLL, include/sluice/ring.h): a reap that found
+ * nothing then waits up to SLUICE_RING_ARMED_POLL_MS (1 ms) on the
+ * eventfd, looks again, and leaves the eventfd readable, so that an event
+ * loop calls again within a millisecond instead of sleeping through a
+ * completion. */
 SLUICE_EXTERN int sluice_flow_reap(sluice_flow_t *f, sluice_task_t **out, unsigned n);
 
 /* Cancels a submitted task. Returns 0 when the task was still queued: it

@@ -22,6 +22,9 @@ sluice_add_test(NAME test_flow_supervisor_death SOURCES runtime/test_flow_superv
 sluice_add_test(NAME test_flow_hung SOURCES runtime/test_flow_hung.c LABELS chaos TIMEOUT 60)
 sluice_add_test(NAME test_flow_recycle SOURCES runtime/test_flow_recycle.c LABELS unit TIMEOUT 60)
 sluice_add_test(NAME test_flow_read_fd SOURCES runtime/test_flow_read_fd.c LABELS unit TIMEOUT 120)
+sluice_add_test(NAME test_flow_wait_mode SOURCES runtime/test_flow_wait_mode.c LABELS unit TIMEOUT 120)
+sluice_add_test(NAME test_flow_reap_armed_poll SOURCES runtime/test_flow_reap_armed_poll.c LABELS unit
+                TIMEOUT 120)
 # A worker that calls exit() in the middle of handle() still holds its
 # allocations by design; LeakSanitizer would report them at exit, change the
 # worker's exit status (7 -> 23) and stall the exit with its scan, which is
