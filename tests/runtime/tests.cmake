@@ -29,3 +29,6 @@ sluice_add_test(NAME test_flow_read_fd SOURCES runtime/test_flow_read_fd.c LABEL
 if(SLUICE_ASAN)
   set_property(TEST test_flow_chaos_exit APPEND PROPERTY ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0")
 endif()
+sluice_add_test(NAME test_control SOURCES runtime/test_control.c LABELS unit TIMEOUT 60)
+sluice_add_test(NAME test_control_root SOURCES runtime/test_control.c LABELS unit TIMEOUT 60
+                ARGS root)
