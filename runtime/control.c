@@ -740,6 +740,7 @@ static int recv_reply(int fd, uint64_t deadline, struct sluice__ctl_reply *r, in
 		if (rc < 0)
 			return why(rc, msg, msglen, "no reply from the supervisor: %s",
 				   sluice_strerror(rc));
+		mh.msg_controllen = sizeof(u.buf);
 		n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n >= 0)
 			break;
