@@ -25,7 +25,9 @@ if nm -D --defined-only "$libdir/libsluice.so" | awk '{print $3}' | grep -v '^sl
   nm -D --defined-only "$libdir/libsluice.so" | awk '{print $3}' | grep -v '^sluice_'
   fail "symbols other than sluice_* exported"
 fi
-nm -D --defined-only "$libdir/libsluice.so" | grep -q ' sluice_arena_create$' \
+# grep reads all of nm's output (no -q): with pipefail, an early exit would
+# kill nm with SIGPIPE once its output passes one 4 KiB buffer.
+nm -D --defined-only "$libdir/libsluice.so" | grep ' sluice_arena_create$' >/dev/null \
   || fail "sluice_arena_create not exported"
 
 # 1. find_package(sluice)
