@@ -42,6 +42,9 @@
 	XX(EALREADY, -EALREADY, "already done")                                \
 	XX(EINPROGRESS, -EINPROGRESS, "in progress")                           \
 	XX(ENOTSUP, -ENOTSUP, "operation not supported")                      \
+	XX(ENAMETOOLONG, -ENAMETOOLONG, "name or path too long")              \
+	XX(EPROTO, -EPROTO, "protocol error (malformed control message)")    \
+	XX(EUSERS, -EUSERS, "too many clients (the flow's client table is full)") \
 	XX(EBADMAGIC, -4001, "not a sluice arena (bad magic)")                \
 	XX(EVERSION, -4002, "arena layout version not supported")             \
 	XX(ETRUNCATED, -4003, "arena truncated or its size disagrees with its header") \

@@ -16,6 +16,8 @@
 #include <sluice/blocks.h>
 #include <sluice/ring.h>
 #include "queues/ring_layout.h"
+#include "runtime/control_proto.h"
+#include "runtime/flow_layout.h"
 #include "shm/arena_layout.h"
 #include "shm/blocks_layout.h"
 
@@ -453,6 +455,89 @@ static void desc_seeds(void)
 	desc_seed("bad-status", d);
 }
 
+/* ---- fuzz_ctl_hello ---------------------------------------------------- */
+
+static struct sluice__ctl_hello hello_ok(void)
+{
+	struct sluice__ctl_hello h = {.magic = SLUICE__CTL_HELLO_MAGIC,
+				      .proto = SLUICE__CTL_PROTO_VERSION,
+				      .type = SLUICE__CTL_T_HELLO,
+				      .layout = SLUICE_FLOW_LAYOUT_VERSION,
+				      .pid = 1234};
+	return h;
+}
+
+static struct sluice__ctl_reply reply_ok(void)
+{
+	struct sluice__ctl_reply r = {.magic = SLUICE__CTL_REPLY_MAGIC,
+				      .proto = SLUICE__CTL_PROTO_VERSION,
+				      .type = SLUICE__CTL_T_REPLY,
+				      .layout = SLUICE_FLOW_LAYOUT_VERSION,
+				      .slot = 0,
+				      .arena_size = 1 << 20,
+				      .pid = 1233};
+	return r;
+}
+
+static void ctl_seeds(void)
+{
+	const char *t = "fuzz_ctl_hello";
+	struct sluice__ctl_hello h = hello_ok();
+	put(t, "hello-valid", &h, sizeof(h), NULL, 0);
+	h.flags = SLUICE__CTL_F_READ_ONLY;
+	put(t, "hello-valid-read-only", &h, sizeof(h), NULL, 0);
+	put(t, "hello-truncated", &h, 16, NULL, 0);
+	put(t, "hello-prefix-only", &h, 8, NULL, 0);
+	uint8_t pad[8] = {0};
+	put(t, "hello-oversized", &h, sizeof(h), pad, sizeof(pad));
+	h = hello_ok();
+	h.magic = SLUICE__CTL_REPLY_MAGIC;
+	put(t, "hello-bad-magic", &h, sizeof(h), NULL, 0);
+	h = hello_ok();
+	h.proto = SLUICE__CTL_PROTO_VERSION + 1;
+	put(t, "hello-bad-proto", &h, sizeof(h), NULL, 0);
+	h = hello_ok();
+	h.layout = SLUICE_FLOW_LAYOUT_VERSION + 1;
+	put(t, "hello-bad-layout", &h, sizeof(h), NULL, 0);
+	h = hello_ok();
+	h.type = SLUICE__CTL_T_REPLY;
+	put(t, "hello-bad-type", &h, sizeof(h), NULL, 0);
+	h = hello_ok();
+	h.flags = 2;
+	put(t, "hello-bad-flags", &h, sizeof(h), NULL, 0);
+	h = hello_ok();
+	h.reserved[1] = 1;
+	put(t, "hello-bad-reserved", &h, sizeof(h), NULL, 0);
+	h = hello_ok();
+	h.pid = -1;
+	put(t, "hello-bad-pid", &h, sizeof(h), NULL, 0);
+
+	struct sluice__ctl_reply r = reply_ok();
+	put(t, "reply-grant", &r, sizeof(r), NULL, 0);
+	r.flags = SLUICE__CTL_F_READ_ONLY;
+	r.slot = SLUICE__CTL_NO_SLOT;
+	put(t, "reply-grant-read-only", &r, sizeof(r), NULL, 0);
+	r = reply_ok();
+	r.status = SLUICE_EUSERS;
+	r.slot = SLUICE__CTL_NO_SLOT;
+	r.arena_size = 0;
+	snprintf(r.message, sizeof(r.message), "client table full (8 of 8)");
+	put(t, "reply-refusal", &r, sizeof(r), NULL, 0);
+	r.proto = SLUICE__CTL_PROTO_VERSION + 1;
+	put(t, "reply-other-proto", &r, sizeof(r), NULL, 0);
+	r = reply_ok();
+	r.status = 17;
+	put(t, "reply-bad-status", &r, sizeof(r), NULL, 0);
+	r = reply_ok();
+	r.status = SLUICE_EACCES;
+	memset(r.message, 'x', sizeof(r.message));
+	r.slot = SLUICE__CTL_NO_SLOT;
+	r.arena_size = 0;
+	put(t, "reply-unterminated", &r, sizeof(r), NULL, 0);
+	r = reply_ok();
+	put(t, "reply-truncated", &r, 100, NULL, 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -465,5 +550,6 @@ int main(int argc, char **argv)
 	blocks_seeds();
 	ring_seeds();
 	desc_seeds();
+	ctl_seeds();
 	return 0;
 }

@@ -66,3 +66,6 @@ sluice_add_test(NAME test_flow_health_reader SOURCES runtime/test_flow_health_re
                 LABELS "stress;tsan" TIMEOUT 120 ARGS 3 plain)
 sluice_add_test(NAME test_flow_health_reader_kill SOURCES runtime/test_flow_health_reader.c
                 LABELS chaos TIMEOUT 120 ARGS 3 kill)
+sluice_add_test(NAME test_control SOURCES runtime/test_control.c LABELS unit TIMEOUT 60)
+sluice_add_test(NAME test_control_root SOURCES runtime/test_control.c LABELS unit TIMEOUT 60
+                ARGS root)
