@@ -199,7 +199,7 @@ static int sflow_start(struct sflow *s, unsigned nsteps, unsigned batch, uint64_
 			.wait = wait,
 		};
 	}
-	sluice_flow_opts_t o = {.size_of = sizeof(o), .name = "bench-flow", .nsteps = nsteps,
+	sluice_flow_opts_t o = {.size_of = sizeof(o), .name = "bench-flow", .flags = SLUICE_FLOW_UNLISTED, .nsteps = nsteps,
 				.steps = steps, .max_tasks = max_tasks, .block_budget = budget,
 				.client_wait = wait};
 	char err[256];

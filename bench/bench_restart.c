@@ -118,7 +118,7 @@ static int work(void *arg, sluice_item_t *items, unsigned n)
 
 static sluice_flow_t *make_flow(const char *name, const sluice_step_t *steps, uint32_t nsteps)
 {
-	sluice_flow_opts_t o = {.size_of = sizeof(o), .name = name, .nsteps = nsteps, .steps = steps,
+	sluice_flow_opts_t o = {.size_of = sizeof(o), .name = name, .flags = SLUICE_FLOW_UNLISTED, .nsteps = nsteps, .steps = steps,
 				.max_tasks = 2 * WINDOW};
 	char err[256];
 	sluice_flow_t *f = NULL;

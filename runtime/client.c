@@ -100,9 +100,9 @@ static uint32_t my_owner(const sluice_flow_t *f)
 
 /* ---- init ------------------------------------------------------------------------ */
 
-int sluice__client_init(sluice_flow_t *f)
+int sluice__client_init(sluice_flow_t *f, uint32_t slot)
 {
-	f->client = 0;
+	f->client = slot;
 	struct sluice__client_slot *cs = &f->cslots[f->client];
 	f->lt = calloc(f->tasks_per_client, sizeof(*f->lt));
 	f->free_slots = calloc(f->tasks_per_client, sizeof(*f->free_slots));
@@ -116,8 +116,10 @@ int sluice__client_init(sluice_flow_t *f)
 		f->free_slots[i] = f->tasks_per_client - 1 - i; /* slot 0 comes out first */
 	}
 	f->nfree = f->tasks_per_client;
-	/* Relaxed: nobody else maps the arena yet. */
-	sl_store_relaxed(&cs->pid, (uint32_t)getpid());
+	/* Relaxed: nobody else maps the arena yet (an attached client's slot
+	 * pid is the supervisor's to write). */
+	if (!f->attached)
+		sl_store_relaxed(&cs->pid, (uint32_t)getpid());
 
 	int rc = sluice_ring_open(&f->comp, f->comp_mem[f->client], f->comp_size[f->client]);
 	if (rc == 0)

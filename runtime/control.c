@@ -173,26 +173,27 @@ static void close_fds(const int *fds, int n)
 		close(fds[i]);
 }
 
-/* One message, and `pass_fd` (when >= 0) as SCM_RIGHTS. Never blocks: a
- * reply goes to a connection that has received nothing else, so its
- * queue has room; EAGAIN would be a peer that is not reading anyway. */
-static int send_msg(int fd, const void *buf, size_t len, int pass_fd)
+/* One message, and pass[0 .. npass) (npass <= 2) as SCM_RIGHTS. Never
+ * blocks: a reply goes to a connection that has received nothing else, so
+ * its queue has room; EAGAIN would be a peer that is not reading anyway. */
+static int send_msg(int fd, const void *buf, size_t len, const int *pass, int npass)
 {
 	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(2 * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	memset(&u, 0, sizeof(u));
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (pass_fd >= 0) {
+	if (npass > 0) {
+		SLUICE_INVARIANT(npass <= 2);
 		mh.msg_control = u.buf;
-		mh.msg_controllen = sizeof(u.buf);
+		mh.msg_controllen = CMSG_SPACE((size_t)npass * sizeof(int));
 		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+		c->cmsg_len = CMSG_LEN((size_t)npass * sizeof(int));
+		memcpy(CMSG_DATA(c), pass, (size_t)npass * sizeof(int));
 	}
 	ssize_t n;
 	do
@@ -236,7 +237,7 @@ static void conn_refuse(struct sluice__ctl_server *srv, struct sluice__ctl_conn 
 	struct sluice__ctl_reply r;
 	reply_init(&r, code);
 	vsnprintf(r.message, sizeof(r.message), fmt, ap);
-	(void)send_msg(c->fd, &r, sizeof(r), -1);
+	(void)send_msg(c->fd, &r, sizeof(r), NULL, 0);
 	conn_close(srv, c);
 }
 
@@ -584,10 +585,10 @@ static struct sluice__ctl_conn *req_conn(struct sluice__ctl_server *srv,
 }
 
 int sluice__ctl_server_grant(struct sluice__ctl_server *srv, const struct sluice__ctl_request *req,
-			     uint32_t slot, int memfd, uint64_t arena_size)
+			     uint32_t slot, int memfd, int efd, uint64_t arena_size)
 {
 	struct sluice__ctl_conn *c = req_conn(srv, req);
-	int pass = memfd, ro = -1, rc;
+	int pass[2] = {memfd, efd}, npass = 2, ro = -1, rc;
 	if (req->flags & SLUICE__CTL_F_READ_ONLY) {
 		char path[64];
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", memfd);
@@ -598,14 +599,15 @@ int sluice__ctl_server_grant(struct sluice__ctl_server *srv, const struct sluice
 						  strerror(-rc));
 			return rc;
 		}
-		pass = ro;
+		pass[0] = ro;
+		npass = 1; /* an observer has no slot, no eventfd */
 	}
 	struct sluice__ctl_reply r;
 	reply_init(&r, 0);
 	r.flags = req->flags;
 	r.slot = slot;
 	r.arena_size = arena_size;
-	rc = send_msg(c->fd, &r, sizeof(r), pass);
+	rc = send_msg(c->fd, &r, sizeof(r), pass, npass);
 	if (ro >= 0)
 		close(ro);
 	if (rc < 0) {
@@ -721,10 +723,11 @@ void sluice__ctl_hello_init(struct sluice__ctl_hello *h, uint32_t flags)
 	h->pid = (int32_t)getpid();
 }
 
-/* Receives the reply and its descriptors (closing any beyond the first),
- * and checks the message. Returns 0 with *r, fd in *memfd (or -1). */
-static int recv_reply(int fd, uint64_t deadline, struct sluice__ctl_reply *r, int *memfd,
-		      char *msg, size_t msglen)
+/* Receives the reply and its descriptors, and checks the message: a grant
+ * carries the arena and, unless read-only, the slot's eventfd. Returns 0
+ * with *r and the descriptors in fds[0 .. *nfds). */
+static int recv_reply(int fd, uint64_t deadline, struct sluice__ctl_reply *r, int *fds_out,
+		      int *nfds_out, char *msg, size_t msglen)
 {
 	char buf[sizeof(*r) + 1];
 	union {
@@ -749,7 +752,6 @@ static int recv_reply(int fd, uint64_t deadline, struct sluice__ctl_reply *r, in
 	}
 	int fds[MAX_RX_FDS];
 	int nfds = take_fds(&mh, fds);
-	*memfd = -1;
 	int rc;
 	if (n == 0)
 		rc = why(SLUICE_ECONNRESET, msg, msglen,
@@ -763,13 +765,15 @@ static int recv_reply(int fd, uint64_t deadline, struct sluice__ctl_reply *r, in
 	if (rc == 0 && r->status < 0)
 		rc = why(r->status, msg, msglen, "%s", r->message[0] ? r->message
 								    : sluice_strerror(r->status));
-	else if (rc == 0 && nfds != 1)
-		rc = why(SLUICE_EPROTO, msg, msglen, "grant with %d descriptors, want 1", nfds);
+	int want = rc == 0 && (r->flags & SLUICE__CTL_F_READ_ONLY) ? 1 : 2;
+	if (rc == 0 && nfds != want)
+		rc = why(SLUICE_EPROTO, msg, msglen, "grant with %d descriptors, want %d", nfds, want);
 	if (rc < 0) {
 		close_fds(fds, nfds);
 		return rc;
 	}
-	*memfd = fds[0];
+	memcpy(fds_out, fds, (size_t)nfds * sizeof(int));
+	*nfds_out = nfds;
 	return 0;
 }
 
@@ -798,10 +802,18 @@ int sluice__ctl_request(int fd, const void *h, size_t h_len, uint64_t deadline,
 		return why(-e, msg, msglen, "send: %s", strerror(e));
 	}
 	struct sluice__ctl_reply r;
-	int memfd;
-	int rc = recv_reply(fd, deadline, &r, &memfd, msg, msglen);
+	int got[2], ngot = 0;
+	int rc = recv_reply(fd, deadline, &r, got, &ngot, msg, msglen);
 	if (rc < 0)
 		return rc;
+	int memfd = got[0], efd = ngot > 1 ? got[1] : -1;
+	char link[64] = "";
+	if (efd >= 0) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", efd);
+		ssize_t k = readlink(path, link, sizeof(link) - 1);
+		link[k > 0 ? k : 0] = '\0';
+	}
 	struct stat st;
 	int acc = fcntl(memfd, F_GETFL);
 	int want = (flags & SLUICE__CTL_F_READ_ONLY) ? O_RDONLY : O_RDWR;
@@ -817,15 +829,18 @@ int sluice__ctl_request(int fd, const void *h, size_t h_len, uint64_t deadline,
 		rc = why(SLUICE_EPROTO, msg, msglen, "the descriptor is opened %s, want %s",
 			 acc < 0 ? "?" : (acc & O_ACCMODE) == O_RDONLY ? "O_RDONLY" : "O_RDWR",
 			 want == O_RDONLY ? "O_RDONLY" : "O_RDWR");
+	else if (efd >= 0 && strcmp(link, "anon_inode:[eventfd]") != 0)
+		rc = why(SLUICE_EPROTO, msg, msglen, "the second descriptor is not an eventfd ('%s')",
+			 link);
 	struct ucred cr = {0};
 	socklen_t crlen = sizeof(cr);
 	if (rc == 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) != 0)
 		rc = why(-errno, msg, msglen, "SO_PEERCRED: %s", strerror(errno));
 	if (rc < 0) {
-		close(memfd);
+		close_fds(got, ngot);
 		return rc;
 	}
-	*out = (struct sluice__ctl_attach){.conn_fd = fd, .memfd = memfd, .slot = r.slot,
+	*out = (struct sluice__ctl_attach){.conn_fd = fd, .memfd = memfd, .efd = efd, .slot = r.slot,
 					   .flags = r.flags, .arena_size = r.arena_size,
 					   .supervisor_pid = cr.pid};
 	if (msglen > 0)

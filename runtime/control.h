@@ -139,7 +139,8 @@ int sluice__ctl_server_poll(struct sluice__ctl_server *srv, uint64_t now,
  * deadline, or the end of an accept pause), or UINT64_MAX. */
 uint64_t sluice__ctl_server_deadline(const struct sluice__ctl_server *srv);
 
-/* Grants `req`: sends a reply (status 0, slot, arena_size) with `memfd`,
+/* Grants `req`: sends a reply (status 0, slot, arena_size) with `memfd`
+ * and the slot's completion eventfd `efd` (not sent to an observer),
  * or with a descriptor reopened O_RDONLY from it through /proc/self/fd
  * when the hello asked for SLUICE__CTL_F_READ_ONLY (that one is closed
  * again here; `memfd` stays the caller's). Returns the connection's
@@ -148,7 +149,7 @@ uint64_t sluice__ctl_server_deadline(const struct sluice__ctl_server *srv);
  * not be sent (the connection is closed; the caller takes the slot back).
  * The polling thread. Blocks on nothing. */
 int sluice__ctl_server_grant(struct sluice__ctl_server *srv, const struct sluice__ctl_request *req,
-			     uint32_t slot, int memfd, uint64_t arena_size);
+			     uint32_t slot, int memfd, int efd, uint64_t arena_size);
 
 /* Refuses `req` with `code` (negative) and a reason (printf format; e.g.
  * SLUICE_EUSERS "client table full (8 of 8)"), then closes it. The polling
@@ -162,6 +163,7 @@ void sluice__ctl_server_refuse(struct sluice__ctl_server *srv, const struct slui
 struct sluice__ctl_attach {
 	int conn_fd;          /* the lease: keep it open while attached */
 	int memfd;            /* the arena: O_RDWR, or O_RDONLY when READ_ONLY */
+	int efd;              /* the slot's completion eventfd; -1 when READ_ONLY */
 	uint32_t slot;        /* SLUICE__CTL_NO_SLOT when none was given */
 	uint32_t flags;
 	uint64_t arena_size;  /* == the memfd's size (checked) */

@@ -7,6 +7,7 @@
 #include <sluice/flow.h>
 #include <sluice/error.h>
 
+#include "runtime/control.h"
 #include "runtime/flow_internal.h"
 #include "runtime/health.h"
 
@@ -282,8 +283,13 @@ static int validate(const sluice_flow_opts_t *o, struct plan *p, char *err, size
 	if (o->name != NULL && strlen(o->name) >= sizeof(((struct sluice__flow_hdr *)0)->name))
 		return bad(err, errlen, "name: longer than %zu bytes",
 			   sizeof(((struct sluice__flow_hdr *)0)->name) - 1);
-	if (o->flags & ~(uint32_t)SLUICE_FLOW_HUGEPAGES)
+	if (o->flags & ~(uint32_t)(SLUICE_FLOW_HUGEPAGES | SLUICE_FLOW_UNLISTED))
 		return bad(err, errlen, "flags: unknown bits 0x%x", o->flags);
+	if (o->name != NULL && o->name[0] != '\0' && !(o->flags & SLUICE_FLOW_UNLISTED)) {
+		char why[160];
+		if (sluice__ctl_name_check(o->name, why, sizeof(why)) != 0)
+			return bad(err, errlen, "name: %s (or set SLUICE_FLOW_UNLISTED)", why);
+	}
 	if (o->nsteps == 0 || o->nsteps > SLUICE_FLOW_MAX_STEPS)
 		return bad(err, errlen, "nsteps: must be 1..%u, got %u", SLUICE_FLOW_MAX_STEPS,
 			   o->nsteps);
@@ -617,7 +623,7 @@ static int layout(sluice_flow_t *f, const sluice_flow_opts_t *o, const struct pl
  * time. A step that retries allows each retry its timeout, its hung grace
  * (the worker is killed only then) and a slack for the task to reach a
  * worker again. */
-static void set_client_bound(sluice_flow_t *f)
+void sluice__set_client_bound(sluice_flow_t *f)
 {
 	uint64_t sum = 0;
 	bool bounded = true;
@@ -667,13 +673,15 @@ int sluice_flow_create(const sluice_flow_opts_t *opts, sluice_flow_t **out, char
 	f->sup_pidfd = -1;
 	f->sup_efd = -1;
 	f->client_efd = -1;
+	f->ctl_fd = -1;
+	f->listed = opts->name != NULL && opts->name[0] != '\0' && !(opts->flags & SLUICE_FLOW_UNLISTED);
 	for (uint32_t c = 0; c < SLUICE__MAX_CLIENTS; c++)
 		f->client_efds[c] = -1;
 
 	rc = layout(f, opts, p, err, errlen);
 	free(p);
 	if (rc == 0)
-		set_client_bound(f);
+		sluice__set_client_bound(f);
 	for (uint32_t c = 0; rc == 0 && c < f->nclients; c++) {
 		f->client_efds[c] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (f->client_efds[c] < 0) {
@@ -684,7 +692,7 @@ int sluice_flow_create(const sluice_flow_opts_t *opts, sluice_flow_t **out, char
 	if (rc == 0)
 		f->client_efd = f->client_efds[0];
 	if (rc == 0) {
-		rc = sluice__client_init(f);
+		rc = sluice__client_init(f, 0);
 		if (rc != 0)
 			bad(err, errlen, "client: %s", sluice_strerror(rc));
 	}
@@ -700,8 +708,10 @@ void sluice_flow_destroy(sluice_flow_t *f)
 {
 	if (f == NULL)
 		return;
-	if (f->started && !f->sup_reaped)
+	if (f->started && !f->sup_reaped && !f->attached)
 		(void)sluice_flow_stop(f, 0);
+	if (f->ctl_fd >= 0)
+		close(f->ctl_fd); /* the lease: the supervisor takes the slot back */
 	sluice__client_fini(f);
 	sluice__task_fd_fini(f);
 	if (f->sup_pidfd >= 0)

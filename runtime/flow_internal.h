@@ -117,7 +117,11 @@ struct sluice_flow {
 	 * by the supervisor and the workers (who write them), handed to a
 	 * client that attaches to the slot; -1 where this process has none. */
 	int client_efds[SLUICE__MAX_CLIENTS];
-	bool started;        /* start was called (successfully or not) */
+	bool started;        /* start was called (successfully or not); attached: true */
+	bool attached;       /* sluice_flow_attach made it: not the creator */
+	bool listed;         /* creator: the supervisor listens on the control socket */
+	bool read_only;      /* attached as an observer: no client slot */
+	int ctl_fd;          /* attached: the control connection (the lease); -1 */
 	bool sup_reaped;
 	bool sup_died;       /* the supervisor exited before the flow stopped */
 	bool sup_cleaned;    /* ... and its workers' tasks were completed here */
@@ -151,6 +155,8 @@ int sluice__futex_wait(_Atomic uint32_t *word, uint32_t val, uint64_t timeout_ns
 void sluice__futex_wake(_Atomic uint32_t *word);
 void sluice__seterr(sluice_flow_t *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sluice__notify(int efd);
+/* The client's whole-flow deadline (client_bound_ns) from the steps. */
+void sluice__set_client_bound(sluice_flow_t *f);
 /* Opens step s's ring and claims owner's normal and high lanes on it into
  * prod[0] and prod[1]. */
 int sluice__claim_step_lanes(const sluice_flow_t *f, uint32_t s, uint32_t owner,
@@ -194,7 +200,9 @@ static inline uint32_t sluice__slot_client(const sluice_flow_t *f, uint32_t slot
 }
 
 /* ---- client (runtime/client.c) ---- */
-int sluice__client_init(sluice_flow_t *f);
+/* This handle becomes client `slot`'s: its share of the task table (every
+ * entry FREE), its completion ring (client_efd set), its lanes. */
+int sluice__client_init(sluice_flow_t *f, uint32_t slot);
 void sluice__client_fini(sluice_flow_t *f);
 /* Takes whatever is on the client's completion ring (into the ready list;
  * released tasks are freed). Never blocks. */

@@ -360,6 +360,9 @@ int sluice__flow_open_arena(sluice_arena_t *a, sluice_flow_t **out, char *err, s
 	f->sup_pidfd = -1;
 	f->sup_efd = -1;
 	f->client_efd = -1;
+	f->ctl_fd = -1;
+	for (uint32_t c = 0; c < SLUICE__MAX_CLIENTS; c++)
+		f->client_efds[c] = -1;
 	int rc = open_into(f, a, err, errlen);
 	if (rc != 0) {
 		free(f);

@@ -65,6 +65,7 @@
 #include <sluice/flow.h>
 #include <sluice/error.h>
 
+#include "runtime/clients.h"
 #include "runtime/flow_internal.h"
 #include "runtime/health.h"
 
@@ -86,6 +87,8 @@
 #define TAG_DOORBELL 0u
 #define TAG_CLIENT 1u
 #define TAG_WORKER 2u
+/* The client table's events (runtime/clients.h): above every worker tag. */
+#define TAG_CLIENTS (UINT64_C(1) << 62)
 /* Extra time the client gives the supervisor beyond its own deadlines. */
 #define CLIENT_MARGIN_NS UINT64_C(3000000000)
 #define MSEC UINT64_C(1000000)
@@ -157,6 +160,7 @@ struct sup {
 	/* Our lanes, normal and high: pills, re-queues. */
 	sluice_ring_producer_t pill[SLUICE_FLOW_MAX_STEPS][SLUICE__LEVELS];
 	sluice_ring_producer_t comp[SLUICE__MAX_CLIENTS];
+	struct sluice__clients clients; /* attached clients, the control socket */
 };
 
 #define worker_step sluice__worker_step
@@ -275,6 +279,7 @@ static __attribute__((noreturn, format(printf, 3, 4))) void fail_start(struct su
 	vsnprintf(f->hdr->message, sizeof(f->hdr->message), fmt, ap);
 	va_end(ap);
 	kill_and_reap_all(S, false);
+	sluice__clients_fini(&S->clients);
 	sl_store_relaxed(&f->hdr->result, rc);
 	/* Release: message and result before the state the client reads
 	 * (acquire). */
@@ -291,6 +296,7 @@ static __attribute__((noreturn)) void worker_child(struct sup *S, uint32_t w)
 		_exit(0);
 	close(S->epfd);
 	close(S->client_pidfd);
+	sluice__clients_close_in_child(&S->clients);
 	for (uint32_t k = 0; k < S->f->nworkers; k++)
 		if (S->pidfd[k] >= 0)
 			close(S->pidfd[k]);
@@ -391,6 +397,7 @@ static void flush_pending(struct sup *S)
 static void sup_setup(struct sup *S)
 {
 	sluice_flow_t *f = S->f;
+	sluice__clients_init(&S->clients, f);
 	S->pidfd = malloc(f->nworkers * sizeof(*S->pidfd));
 	S->sstate = calloc(f->nworkers, sizeof(*S->sstate));
 	S->dead = calloc(f->nworkers, sizeof(*S->dead));
@@ -451,6 +458,12 @@ static void sup_setup(struct sup *S)
 	}
 	if (rc != 0)
 		fail_start(S, rc, "supervisor: rings: %s", sluice_strerror(rc));
+	/* Before any fork: every worker closes the listener (a worker must
+	 * not hold the name's lock or the socket). */
+	char msg[200];
+	if (f->listed && (rc = sluice__clients_listen(&S->clients, S->epfd, TAG_CLIENTS, msg,
+						       sizeof(msg))) != 0)
+		fail_start(S, rc, "flow '%s': the control socket: %s", f->name, msg);
 }
 
 /* Is slot w one of those forked at start (not a spare)? */
@@ -1015,6 +1028,8 @@ static __attribute__((noreturn)) void sup_main(sluice_flow_t *f, pid_t client_pi
 			flush_pending(&S);
 			if (S.npend > 0)
 				next = min_u64(next, now + MSEC);
+			sluice__clients_tick(&S.clients, S.phase == PH_RUNNING);
+			next = min_u64(next, sluice__clients_next(&S.clients, now));
 			if (S.phase == PH_DRAINING) {
 				if (!in_flight(f)) {
 					begin_stopping(&S, false, &kill_deadline);
@@ -1048,6 +1063,9 @@ static __attribute__((noreturn)) void sup_main(sluice_flow_t *f, pid_t client_pi
 				epoll_ctl(S.epfd, EPOLL_CTL_DEL, S.client_pidfd, NULL);
 				if (S.phase != PH_STOPPING)
 					begin_stopping(&S, true, &kill_deadline);
+			} else if (tag & TAG_CLIENTS) {
+				sluice__clients_event(&S.clients, tag & ~TAG_CLIENTS,
+						      S.phase == PH_RUNNING);
 			} else {
 				uint32_t w = (uint32_t)tag - TAG_WORKER;
 				siginfo_t si;
@@ -1070,6 +1088,7 @@ static __attribute__((noreturn)) void sup_main(sluice_flow_t *f, pid_t client_pi
 				       "the flow stopped before the task finished");
 	for (uint32_t w = 0; w < f->nworkers; w++)
 		(void)sluice_blocks_reclaim(&f->blocks, SLUICE__OWNER_WORKER(w));
+	sluice__clients_fini(&S.clients);
 	sl_store_relaxed(&f->hdr->result, (S.timed_out || swept) ? SLUICE_ETIMEDOUT : 0);
 	/* Release: result before the state; the client reads both after
 	 * reaping us. */
@@ -1161,7 +1180,8 @@ bool sluice__supervisor_gone(sluice_flow_t *f)
 	struct pollfd p = {.fd = f->sup_pidfd, .events = POLLIN};
 	if (poll(&p, 1, 0) <= 0)
 		return false;
-	reap_supervisor(f, 0);
+	if (!f->attached) /* an attached client's supervisor is not its child */
+		reap_supervisor(f, 0);
 	/* Acquire: pairs with its release store of STOPPED, its last word
 	 * when it stops cleanly. */
 	if (sl_load_acquire(&f->hdr->state) != SLUICE__FS_STOPPED)
@@ -1174,7 +1194,8 @@ int sluice_flow_start(sluice_flow_t *f, uint64_t timeout_ns)
 	if (f == NULL)
 		return SLUICE_EINVAL;
 	if (f->started) {
-		sluice__seterr(f, "the flow was already started");
+		sluice__seterr(f, f->attached ? "an attached flow is started by its creator"
+					      : "the flow was already started");
 		return SLUICE_EINVAL;
 	}
 	f->started = true;
@@ -1277,6 +1298,10 @@ int sluice_flow_stop(sluice_flow_t *f, uint64_t timeout_ns)
 {
 	if (f == NULL)
 		return SLUICE_EINVAL;
+	if (f->attached) {
+		sluice__seterr(f, "only the process that created the flow stops it");
+		return SLUICE_EPERM;
+	}
 	if (!f->started)
 		return 0;
 	f->err[0] = '\0';

@@ -287,6 +287,11 @@ typedef struct sluice_step {
 
 enum sluice_flow_flags {
 	SLUICE_FLOW_HUGEPAGES = 1u << 0, /* back the arena with huge pages if the kernel has them */
+	/* No control socket: nobody can attach (not even sluice-inspect).
+	 * Otherwise a flow with a name listens on
+	 * $XDG_RUNTIME_DIR/sluice/NAME.sock (docs/ATTACH.md) from start to
+	 * stop, and its name must be unique among the user's running flows. */
+	SLUICE_FLOW_UNLISTED = 1u << 1,
 };
 
 typedef struct sluice_flow_opts {
@@ -376,6 +381,33 @@ SLUICE_EXTERN const char *sluice_flow_error(const sluice_flow_t *f);
  * with epoll (EPOLLIN); do not read it yourself: reap resets it when it has
  * drained everything. The client's thread. */
 SLUICE_EXTERN int sluice_flow_eventfd(sluice_flow_t *f);
+
+/* ---- attaching: other processes -------------------------------------------------- */
+
+enum sluice_attach_flags {
+	/* An observer: the arena mapped read-only (a write faults), no client
+	 * slot; the observing calls (snapshot, stats, pids) work, the task
+	 * calls return SLUICE_EINVAL. */
+	SLUICE_ATTACH_READ_ONLY = 1u << 0,
+};
+
+/* Attaches this process to the running flow `name` through its
+ * supervisor's control socket (docs/ATTACH.md): the supervisor checks our
+ * credentials (same uid), hands over the arena and, unless READ_ONLY, a
+ * client slot with its completion eventfd. The handle is then used like
+ * the creator's for tasks (alloc, submit, wait, reap, eventfd, release,
+ * cancel) and observing; start and stop are the creator's (SLUICE_EINVAL,
+ * SLUICE_EPERM). sluice_flow_destroy detaches: the supervisor takes the
+ * slot back, and with it every task still in flight (cancelled, results
+ * dropped) and every block this client held; the same happens when this
+ * process dies. Returns 0; SLUICE_ENOENT (no such flow), SLUICE_EACCES
+ * (not allowed), SLUICE_EUSERS (every client slot taken), SLUICE_EVERSION
+ * (a library of another layout), SLUICE_ESTOPPED (the flow is stopping),
+ * SLUICE_ETIMEDOUT, with a message in err. A handle is for the process
+ * that attached (a fork must attach again). Any thread; blocks up to
+ * timeout_ns on the supervisor's answer. */
+SLUICE_EXTERN int sluice_flow_attach(const char *name, uint32_t flags, uint64_t timeout_ns,
+				     sluice_flow_t **out, char *err, size_t errlen);
 
 /* ---- the client side -------------------------------------------------------- */
 

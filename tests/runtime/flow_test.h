@@ -58,6 +58,9 @@ static inline sluice_flow_t *test_flow(const char *name, const sluice_step_t *st
 		.steps = steps,
 		.max_tasks = max_tasks,
 		.stop_grace_ns = 2 * SEC,
+		/* Tests run side by side under the same names: no control
+		 * socket (the attach tests make their own flows). */
+		.flags = SLUICE_FLOW_UNLISTED,
 	};
 	char err[256];
 	sluice_flow_t *f = NULL;

@@ -24,6 +24,7 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/fsuid.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -89,8 +90,12 @@ static void handle(struct sluice__ctl_server *srv, struct grantor *g,
 		}
 		slot = g->next_slot;
 	}
-	int fd = sluice__ctl_server_grant(srv, rq, slot, sluice_arena_fd(g->arena),
+	/* The slot's completion eventfd, as a supervisor would pass it. */
+	int efd = eventfd(0, EFD_CLOEXEC);
+	CHECK(efd >= 0);
+	int fd = sluice__ctl_server_grant(srv, rq, slot, sluice_arena_fd(g->arena), efd,
 					  sluice_arena_size(g->arena));
+	close(efd);
 	if (fd < 0)
 		return; /* the client left first: its slot stays free */
 	if (slot != SLUICE__CTL_NO_SLOT)
@@ -432,6 +437,8 @@ static int client_rw(void *arg)
 	struct sluice__ctl_attach a;
 	CHECK_OK(sluice__ctl_attach("rt", 0, timeout_ns(10 * SEC), &a, msg, sizeof(msg)));
 	CHECK(a.slot == 0 && a.flags == 0 && a.arena_size > ARENA_BYTES);
+	CHECK(a.efd >= 0 && (fcntl(a.efd, F_GETFD) & FD_CLOEXEC));
+	close(a.efd);
 	CHECK(a.supervisor_pid == getppid());
 	CHECK((fcntl(a.memfd, F_GETFL) & O_ACCMODE) == O_RDWR);
 	CHECK(fcntl(a.memfd, F_GETFD) & FD_CLOEXEC);
@@ -456,6 +463,7 @@ static int client_ro(void *arg)
 				    sizeof(msg)));
 	CHECK(a.slot == SLUICE__CTL_NO_SLOT && a.flags == SLUICE__CTL_F_READ_ONLY);
 	CHECK((fcntl(a.memfd, F_GETFL) & O_ACCMODE) == O_RDONLY);
+	CHECK(a.efd == -1); /* an observer has no slot */
 	/* No writable mapping from this descriptor, by any route. */
 	errno = 0;
 	CHECK(mmap(NULL, a.arena_size, PROT_READ | PROT_WRITE, MAP_SHARED, a.memfd, 0) ==
@@ -760,6 +768,8 @@ static int send_raw(const void *h, size_t h_len)
 				     msg, sizeof(msg));
 	if (rc == 0) {
 		close(a.memfd);
+		if (a.efd >= 0)
+			close(a.efd);
 	}
 	close(fd);
 	return rc;

@@ -29,7 +29,7 @@ static const char *worker;
 
 static void refused(const sluice_step_t *steps, uint32_t n, const char *w1, const char *w2)
 {
-	sluice_flow_opts_t o = {.size_of = sizeof(o), .name = "exec", .nsteps = n, .steps = steps,
+	sluice_flow_opts_t o = {.size_of = sizeof(o), .name = "exec", .flags = SLUICE_FLOW_UNLISTED, .nsteps = n, .steps = steps,
 				.max_tasks = 16};
 	char err[256];
 	sluice_flow_t *f = NULL;

@@ -456,7 +456,7 @@ static void hugetlb_case(const sluice_step_t *step, uint64_t *seed)
 		.nsteps = 1,
 		.steps = step,
 		.max_tasks = 8,
-		.flags = SLUICE_FLOW_HUGEPAGES,
+		.flags = SLUICE_FLOW_HUGEPAGES | SLUICE_FLOW_UNLISTED,
 		.block_budget = 8 * MIB,
 		.stop_grace_ns = 2 * SEC,
 	};

@@ -49,7 +49,7 @@ static sluice_flow_t *make(const char *name, uint64_t grace)
 		steps[i].handler.on_stop = on_stop;
 	}
 	sluice_flow_opts_t o = {
-		.size_of = sizeof(o), .name = name, .nsteps = 2, .steps = steps,
+		.size_of = sizeof(o), .name = name, .flags = SLUICE_FLOW_UNLISTED, .nsteps = 2, .steps = steps,
 		.max_tasks = 1024, .stop_grace_ns = grace,
 	};
 	char err[256];

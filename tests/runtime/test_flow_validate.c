@@ -16,8 +16,9 @@ static void reset(uint32_t nsteps)
 				      "j", "k", "l", "m", "n", "o", "p", "q"};
 	for (uint32_t i = 0; i < SLUICE_FLOW_MAX_STEPS + 1; i++)
 		steps[i] = test_step(names[i], noop, 1, 4);
-	opts = (sluice_flow_opts_t){.size_of = sizeof(opts), .name = "validate", .nsteps = nsteps,
-				    .steps = steps, .max_tasks = 64};
+	opts = (sluice_flow_opts_t){.size_of = sizeof(opts), .name = "validate",
+				    .flags = SLUICE_FLOW_UNLISTED, .nsteps = nsteps, .steps = steps,
+				    .max_tasks = 64};
 }
 
 /* Creation fails with EINVAL, *out stays NULL, and the message contains
@@ -117,6 +118,18 @@ int main(void)
 	reset(3);
 	opts.flags = 0x80;
 	expect_bad("flags", "flags", NULL);
+	/* A listed flow's name names its control socket (docs/ATTACH.md). */
+	reset(3);
+	opts.flags = 0;
+	opts.name = "../escape";
+	expect_bad("listed name", "name:", "SLUICE_FLOW_UNLISTED");
+	reset(3);
+	opts.max_clients = SLUICE_FLOW_MAX_CLIENTS + 1;
+	expect_bad("max_clients", "max_clients", "got 65");
+	reset(3);
+	opts.max_clients = 65 - 1;
+	opts.max_tasks = 63;
+	expect_bad("max_tasks < max_clients", "max_tasks", "64 client slots");
 	reset(3);
 	opts.block_budget = 16;
 	expect_bad("block_budget", "block_budget", NULL);

@@ -66,7 +66,7 @@ static void reset(void)
 {
 	steps[0] = test_step("add", h_add, 1, 8);
 	steps[1] = test_step("double", h_double, 1, 8);
-	opts = (sluice_flow_opts_t){.size_of = sizeof(opts), .name = "wait-mode", .nsteps = 2,
+	opts = (sluice_flow_opts_t){.size_of = sizeof(opts), .name = "wait-mode", .flags = SLUICE_FLOW_UNLISTED, .nsteps = 2,
 				    .steps = steps, .max_tasks = 256, .stop_grace_ns = 2 * SEC};
 }
 

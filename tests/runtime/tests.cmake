@@ -3,6 +3,8 @@ sluice_add_test(NAME test_flow_pipeline SOURCES runtime/test_flow_pipeline.c LAB
 sluice_add_test(NAME test_flow_batch SOURCES runtime/test_flow_batch.c LABELS unit TIMEOUT 60)
 sluice_add_test(NAME test_flow_priority SOURCES runtime/test_flow_priority.c LABELS unit TIMEOUT 120)
 sluice_add_test(NAME test_flow_cancel SOURCES runtime/test_flow_cancel.c LABELS chaos TIMEOUT 60)
+sluice_add_test(NAME test_flow_attach SOURCES runtime/test_flow_attach.c LABELS stress TIMEOUT 180)
+sluice_add_test(NAME test_flow_attach_kill SOURCES runtime/test_flow_attach_kill.c LABELS chaos TIMEOUT 180 ARGS 300)
 sluice_add_test(NAME test_flow_errors SOURCES runtime/test_flow_errors.c LABELS unit TIMEOUT 60)
 sluice_add_test(NAME test_flow_timeout SOURCES runtime/test_flow_timeout.c LABELS unit TIMEOUT 60)
 sluice_add_test(NAME test_flow_start_fail SOURCES runtime/test_flow_start_fail.c LABELS unit TIMEOUT 60)
