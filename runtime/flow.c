@@ -330,7 +330,7 @@ static int validate(const sluice_flow_opts_t *o, struct plan *p, char *err, size
 			if (strcmp(o->steps[j].name, s->name) == 0)
 				return bad(err, errlen, "steps[%u].name: '%s' is also the name of steps[%u]",
 					   i, s->name, j);
-		int rc = validate_exec(o, i, err, errlen);
+		rc = validate_exec(o, i, err, errlen);
 		if (rc != 0)
 			return rc;
 		if (s->handler.handle == NULL && s->exec_path == NULL)

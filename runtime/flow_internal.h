@@ -155,6 +155,22 @@ int sluice__futex_wait(_Atomic uint32_t *word, uint32_t val, uint64_t timeout_ns
 void sluice__futex_wake(_Atomic uint32_t *word);
 void sluice__seterr(sluice_flow_t *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sluice__notify(int efd);
+/* A worker's checks of a descriptor (runtime/desc_check.c). */
+struct sluice__desc_view {
+	void *payload;
+	uint64_t payload_len;
+	void *result;
+	uint64_t result_len;
+	uint64_t result_cap;
+};
+/* Off the ring, before the claim: slot in the table, agreeing with task_id. */
+bool sluice__desc_ring_ok(const sluice_flow_t *f, const sluice_desc_t *d);
+/* The entry's descriptor of `slot`, held by a worker of `step`: slot,
+ * client and step agree, both blocks the slot's client's; fills *v, or
+ * writes why not into msg. */
+bool sluice__desc_entry_ok(const sluice_flow_t *f, uint32_t step, uint32_t slot,
+			   const sluice_desc_t *d, struct sluice__desc_view *v, char *msg,
+			   size_t msglen);
 /* The client's whole-flow deadline (client_bound_ns) from the steps. */
 void sluice__set_client_bound(sluice_flow_t *f);
 /* Opens step s's ring and claims owner's normal and high lanes on it into

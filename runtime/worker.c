@@ -323,7 +323,7 @@ static bool claim(struct worker *W, const sluice_desc_t *d, sluice_item_t *it)
 {
 	sluice_flow_t *f = W->f;
 	uint32_t slot = d->slot;
-	if (slot >= f->max_tasks || SLUICE__TASK_ID_SLOT(d->task_id) != slot) {
+	if (!sluice__desc_ring_ok(f, d)) {
 		sluice__health_count(W->h, &W->h->bad_descriptors, 1);
 		return false;
 	}
@@ -351,38 +351,25 @@ static bool claim(struct worker *W, const sluice_desc_t *d, sluice_item_t *it)
  * Returns false (and sets a message) when a field is bad. */
 static bool check_entry(struct worker *W, sluice_item_t *it)
 {
-	sluice_flow_t *f = W->f;
 	struct sluice__task_entry *e = it->entry_;
 	sluice_desc_t d = e->desc; /* one copy: ours while HELD, but checked once */
-	uint32_t c = sluice__slot_client(f, it->slot_);
-	uint32_t owner = SLUICE__OWNER_CLIENT(c);
-	void *p;
-	uint64_t cap;
 	it->user = d.user;
 	it->priority = sluice__level(d.priority);
 	it->attempt = d.attempt;
 	it->deadline_ = d.deadline_ns;
-	if (d.slot != it->slot_ || d.client != c || d.step != W->step) {
-		set_message(it, "descriptor names slot %u client %u step %u", d.slot, d.client, d.step);
+	struct sluice__desc_view v;
+	char why[SLUICE_TASK_MESSAGE_MAX];
+	if (!sluice__desc_entry_ok(W->f, W->step, it->slot_, &d, &v, why, sizeof(why))) {
+		set_message(it, "%s", why);
 		return false;
 	}
-	if (!sluice__block_ok(f, d.payload_block, d.payload_len, owner, &p, &cap)) {
-		set_message(it, "payload block 0x%x, %u bytes: not a block of the client that holds it",
-			    d.payload_block, d.payload_len);
-		return false;
-	}
-	it->payload = p;
-	it->payload_len = d.payload_len;
-	if (!sluice__block_ok(f, d.result_block, d.result_len, owner, &p, &cap)) {
-		set_message(it, "result block 0x%x, %u bytes: not a block of the client that holds it",
-			    d.result_block, d.result_len);
-		return false;
-	}
+	it->payload = v.payload;
+	it->payload_len = v.payload_len;
 	it->old_result_ = d.result_block;
 	it->old_len_ = d.result_len;
-	it->result = p;
-	it->result_len = d.result_len;
-	it->result_cap = cap > UINT32_MAX ? UINT32_MAX : cap;
+	it->result = v.result;
+	it->result_len = v.result_len;
+	it->result_cap = v.result_cap;
 	return true;
 }
 

@@ -2,16 +2,17 @@
  * worker takes it off a ring, checked the way the runtime checks one with
  * what of that check is callable on its own.
  *
- * The worker's checks of slot, generation and step (claim() and
- * check_entry() in runtime/worker.c) are static and take the worker's
- * process-local state, so they cannot be called from here. What is
- * callable is the check they, and the client's fill_result(), rely on for
- * the two block handles: sluice__block_ok() (runtime/flow.c), which must
- * accept exactly NONE with length 0, or a valid handle owned by the task's
- * client whose capacity holds the length. This target checks it against
- * an oracle: a fixed allocator laid out at setup (see fuzz_common.h) in an
- * arena whose memory outside the allocator's region is poisoned for ASan,
- * so a pointer it accepts is also touched over its whole length.
+ * The worker's checks (runtime/desc_check.c, what claim() and
+ * check_entry() in runtime/worker.c call): sluice__desc_ring_ok on the
+ * ring's copy, sluice__desc_entry_ok on the held entry's descriptor for a
+ * step and slot the input also picks, and under both sluice__block_ok()
+ * (runtime/flow.c), which must accept exactly NONE with length 0, or a
+ * valid handle owned by the task's client whose capacity holds the
+ * length (the client's fill_result() relies on it too). Each is checked
+ * against an oracle: a fixed allocator laid out at setup (see
+ * fuzz_common.h) in an arena whose memory outside the allocator's region
+ * is poisoned for ASan, so a pointer accepted is also touched over its
+ * whole length.
  */
 #define _GNU_SOURCE
 #include "fuzz/fuzz_common.h"
@@ -131,5 +132,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_block(d.result_block, d.result_len, FUZZ_DESC_CLIENT_OWNER);
 	/* A worker's own block is never the client's. */
 	check_block(d.payload_block, d.payload_len, FUZZ_DESC_WORKER_OWNER);
+
+	/* The worker's two checks, whole. The step and slot a worker would
+	 * pass are its own (trusted); the input picks them, past the table
+	 * too. */
+	FUZZ_CHECK(sluice__desc_ring_ok(flow, &d) ==
+		   (d.slot < flow->max_tasks && (uint32_t)d.task_id == d.slot));
+	uint32_t step = (uint32_t)(d.submit_ns % flow->nsteps);
+	uint32_t slot = (uint32_t)(d.deadline_ns % (flow->max_tasks + 16));
+	struct sluice__desc_view v;
+	char msg[SLUICE_TASK_MESSAGE_MAX];
+	bool ok = sluice__desc_entry_ok(flow, step, slot, &d, &v, msg, sizeof(msg));
+	void *p;
+	uint64_t cap;
+	bool want = slot < flow->max_tasks && d.slot == slot && d.client == 0 && d.step == step &&
+		    sluice__block_ok(flow, d.payload_block, d.payload_len, FUZZ_DESC_CLIENT_OWNER, &p,
+				     &cap) &&
+		    sluice__block_ok(flow, d.result_block, d.result_len, FUZZ_DESC_CLIENT_OWNER, &p,
+				     &cap);
+	FUZZ_CHECK(ok == want);
+	if (ok) {
+		FUZZ_CHECK(v.payload_len == d.payload_len && v.result_len == d.result_len);
+		FUZZ_CHECK(v.result_len <= v.result_cap);
+		fuzz_touch(v.payload, v.payload_len);
+		fuzz_touch(v.result, v.result_len);
+	} else {
+		FUZZ_CHECK(memchr(msg, '\0', sizeof(msg)) != NULL && msg[0] != '\0');
+	}
 	return 0;
 }
