@@ -63,3 +63,5 @@ sluice_add_test(NAME test_flow_health_reader SOURCES runtime/test_flow_health_re
                 LABELS "stress;tsan" TIMEOUT 120 ARGS 3 plain)
 sluice_add_test(NAME test_flow_health_reader_kill SOURCES runtime/test_flow_health_reader.c
                 LABELS chaos TIMEOUT 120 ARGS 3 kill)
+# The supervisor's metrics endpoint; it kills a worker (chaos: run alone).
+sluice_add_test(NAME test_metrics_http SOURCES runtime/test_metrics_http.c LABELS chaos TIMEOUT 60)
