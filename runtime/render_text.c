@@ -140,8 +140,15 @@ void sluice__out_json_str(struct sluice__out *o, const char *s, size_t n)
 			sluice__out_mem(o, e, 2);
 			i++;
 		} else if (c < 0x20) {
+			static const char ctl[5] = "\b\f\n\r\t", brief[5] = "bfnrt";
+			const char *k = memchr(ctl, c, sizeof(ctl));
 			char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-			sluice__out_mem(o, e, 6);
+			if (k != NULL) {
+				e[1] = brief[k - ctl];
+				sluice__out_mem(o, e, 2);
+			} else {
+				sluice__out_mem(o, e, 6);
+			}
 			i++;
 		} else {
 			size_t k = sluice__utf8_seq(p + i, n - i);

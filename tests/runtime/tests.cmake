@@ -65,3 +65,4 @@ sluice_add_test(NAME test_flow_health_reader_kill SOURCES runtime/test_flow_heal
                 LABELS chaos TIMEOUT 120 ARGS 3 kill)
 # The supervisor's metrics endpoint; it kills a worker (chaos: run alone).
 sluice_add_test(NAME test_metrics_http SOURCES runtime/test_metrics_http.c LABELS chaos TIMEOUT 60)
+sluice_add_test(NAME test_metrics_render SOURCES runtime/test_metrics_render.c LABELS unit TIMEOUT 30)
