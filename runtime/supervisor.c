@@ -984,13 +984,14 @@ static __attribute__((noreturn)) void sup_main(sluice_flow_t *f, pid_t client_pi
 	sup_setup(&S);
 	fork_workers(&S);
 	await_ready(&S);
+	/* Listening before RUNNING: once start returns, the port answers. */
+	S.metrics = sluice__metrics_http_start(f, S.epfd, TAG_METRICS);
 
 	/* Release: pairs with the client's acquire in start and submit. */
 	sl_store_release(&f->hdr->state, SLUICE__FS_RUNNING);
 	sluice__futex_wake(&f->hdr->state);
 	S.phase = PH_RUNNING;
 	S.next_hung_check = sluice__deadline(sluice__now_ns(), S.min_grace);
-	S.metrics = sluice__metrics_http_start(f, S.epfd, TAG_METRICS);
 
 	uint64_t drain_deadline = 0, kill_deadline = 0;
 	struct epoll_event evs[16];

@@ -29,6 +29,7 @@ static int bump(void *arg, sluice_item_t *items, unsigned n)
 
 static const char *tool;
 static char arena_path[64];
+static char flow_name[32]; /* inspect-PID: unique, for the lookup by name */
 
 /* Runs the tool with up to 3 arguments. */
 static struct cmd_out inspect(const char *a1, const char *a2, const char *a3)
@@ -108,7 +109,7 @@ static void run_tasks(sluice_flow_t *f, unsigned n, uint64_t base)
 static void check_counts(const struct json *j, sluice_flow_t *f, int64_t n)
 {
 	CHECK(num(j, "schema_version") == SLUICE_METRICS_SCHEMA_VERSION);
-	CHECK(strcmp(text(j, "flow"), "inspect-test") == 0);
+	CHECK(strcmp(text(j, "flow"), flow_name) == 0);
 	CHECK(strcmp(text(j, "state"), "running") == 0);
 	CHECK(num(j, "supervisor_pid") == sluice_flow_supervisor_pid(f));
 	CHECK(!is_null(j, "uptime_ns"));
@@ -156,7 +157,8 @@ int main(int argc, char **argv)
 	tool = argv[1];
 	sluice_step_t steps[NSTEPS] = {test_step("parse", bump, nprocs[0], 4),
 				       test_step("score", bump, nprocs[1], 8)};
-	sluice_flow_t *f = test_flow("inspect-test", steps, NSTEPS, 1024);
+	snprintf(flow_name, sizeof(flow_name), "inspect-%d", (int)getpid());
+	sluice_flow_t *f = test_flow(flow_name, steps, NSTEPS, 1024);
 	test_start(f);
 	snprintf(arena_path, sizeof(arena_path), "/proc/%d/fd/%d", (int)getpid(),
 		 sluice_arena_fd(f->arena));
@@ -204,7 +206,7 @@ int main(int argc, char **argv)
 	json_free(j);
 
 	/* By name, through the /proc scan; and the list. */
-	struct cmd_out r = inspect("inspect-test", "--json", NULL);
+	struct cmd_out r = inspect(flow_name, "--json", NULL);
 	CHECK(r.status == 0 && r.err_len == 0);
 	j = json_parse(r.out, r.out_len);
 	CHECK(j != NULL);
@@ -214,9 +216,11 @@ int main(int argc, char **argv)
 	r = inspect(NULL, NULL, NULL);
 	printf("%s", r.out);
 	CHECK(r.status == 0);
-	char want[64];
+	char want[160];
 	snprintf(want, sizeof(want), " %lld ", (long long)sluice_flow_supervisor_pid(f));
-	const char *row = strstr(r.out, "\ninspect-test ");
+	char head[40];
+	snprintf(head, sizeof(head), "\n%s ", flow_name);
+	const char *row = strstr(r.out, head);
 	CHECK(row != NULL && strstr(row, want) != NULL && strstr(row, "running") != NULL);
 	cmd_out_free(&r);
 
@@ -266,11 +270,15 @@ int main(int argc, char **argv)
 	/* --prometheus: the counters, and promtool accepts it. */
 	r = inspect("--arena", arena_path, "--prometheus");
 	CHECK(r.status == 0 && r.err_len == 0);
-	snprintf(want, sizeof(want), "sluice_step_tasks_total{flow=\"inspect-test\",step=\"score\"} %u\n",
-		 2 * N);
+	snprintf(want, sizeof(want), "sluice_step_tasks_total{flow=\"%s\",step=\"score\"} %u\n",
+		 flow_name, 2 * N);
 	CHECK(strstr(r.out, want) != NULL);
-	CHECK(strstr(r.out, "sluice_worker_restarts_total{flow=\"inspect-test\",step=\"score\",worker=\"1\"} 1\n") != NULL);
-	CHECK(strstr(r.out, "sluice_worker_last_exit_signal{flow=\"inspect-test\",step=\"score\",worker=\"1\"} 9\n") != NULL);
+	snprintf(want, sizeof(want), "sluice_worker_restarts_total{flow=\"%s\",step=\"score\",worker=\"1\"} 1\n",
+		 flow_name);
+	CHECK(strstr(r.out, want) != NULL);
+	snprintf(want, sizeof(want),
+		 "sluice_worker_last_exit_signal{flow=\"%s\",step=\"score\",worker=\"1\"} 9\n", flow_name);
+	CHECK(strstr(r.out, want) != NULL);
 	char prom_file[] = "/tmp/sluice-inspect-prom-XXXXXX";
 	int pfd = mkstemp(prom_file);
 	CHECK(pfd >= 0 && write(pfd, r.out, r.out_len) == (ssize_t)r.out_len);
