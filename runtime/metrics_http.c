@@ -26,6 +26,7 @@
 struct client {
 	int fd;            /* -1: a free place */
 	bool answering;    /* the request was read: writing out[] */
+	bool closing;      /* all written, our side shut: reading to the client's end */
 	uint32_t inlen;
 	uint64_t deadline;
 	char *out;
@@ -227,8 +228,23 @@ static void respond(struct sluice__metrics_http *h, struct client *c)
 
 /* ---- events ------------------------------------------------------------------------- */
 
-/* Writes what the socket takes; drops the client once all is out (or on
- * an error). */
+/* Reads and forgets what the client still sends; drops it at its end. */
+static void linger_read(struct sluice__metrics_http *h, struct client *c)
+{
+	char sink[4096];
+	for (;;) {
+		ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+		if (n > 0 || (n < 0 && errno == EINTR))
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return; /* more later, before the deadline */
+		drop(h, c);
+		return;
+	}
+}
+
+/* Writes what the socket takes; once all is out (or on an error) closes
+ * the connection. */
 static void flush(struct sluice__metrics_http *h, struct client *c)
 {
 	while (c->outoff < c->outlen) {
@@ -248,8 +264,16 @@ static void flush(struct sluice__metrics_http *h, struct client *c)
 		}
 		break;
 	}
-	(void)shutdown(c->fd, SHUT_WR);
-	drop(h, c);
+	/* Closing with a request's bytes unread would reset the connection
+	 * and could destroy the answer on its way: shut our side, then read
+	 * to the client's end (or the deadline) before closing. */
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)(c - h->c)};
+	if (shutdown(c->fd, SHUT_WR) != 0 || epoll_ctl(h->ep, EPOLL_CTL_MOD, c->fd, &ev) != 0) {
+		drop(h, c);
+		return;
+	}
+	c->closing = true;
+	linger_read(h, c);
 }
 
 static bool header_ended(const struct client *c)
@@ -305,6 +329,7 @@ static void accept_clients(struct sluice__metrics_http *h)
 		}
 		c->fd = fd;
 		c->answering = false;
+		c->closing = false;
 		c->inlen = 0;
 		c->out = NULL;
 		c->outlen = c->outoff = 0;
@@ -323,7 +348,9 @@ void sluice__metrics_http_ready(struct sluice__metrics_http *h)
 		if (k == LISTENER) {
 			accept_clients(h);
 		} else if (k < MAX_CLIENTS && h->c[k].fd >= 0) {
-			if (h->c[k].answering)
+			if (h->c[k].closing)
+				linger_read(h, &h->c[k]);
+			else if (h->c[k].answering)
 				flush(h, &h->c[k]);
 			else
 				readable(h, &h->c[k]);

@@ -7,9 +7,10 @@
  * and its clients), a function to call when that is readable, and a
  * timeout to fold into the loop's. It never blocks: sockets are
  * non-blocking, a request is read into a bounded buffer (4 KiB) until its
- * header ends, answered in one go and closed; a client that is slow or
- * silent is dropped 2 s after it connected; at most 8 clients at once
- * (more are closed at once). The only wait is the snapshot's own: up to
+ * header ends, answered in one go and closed (our side shut, then what
+ * the client still sends read and forgotten until it closes); a client
+ * that is slow or silent is dropped 2 s after it connected; at most 8
+ * clients at once (more are closed at once). The only wait is the snapshot's own: up to
  * about 10 ms, and only when a worker died inside a write of its health
  * record and the supervisor has not reaped it yet.
  */

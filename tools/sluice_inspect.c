@@ -552,8 +552,8 @@ static void draw(struct screen *sc, const sluice_flow_t *f, const struct sluice_
 		     st->failed ? "FAILED" : "-");
 	}
 	line(sc, "%s", "");
-	line(sc, "%-16s %3s %8s %-9s %10s %8s %8s  %s", "STEP", "W", "PID", "STATE", "TASKS", "BUSY",
-	     "RESTARTS", "LAST EXIT");
+	line(sc, "%-16s %2s %7s %-8s %9s %7s %4s  %s", "STEP", "W", "PID", "STATE", "TASKS", "BUSY",
+	     "RST", "LAST EXIT");
 	int shown = 0;
 	for (uint32_t i = 0; i < s->nsteps; i++) {
 		const sluice_step_health_t *st = &s->steps[i];
@@ -579,7 +579,7 @@ static void draw(struct screen *sc, const sluice_flow_t *f, const struct sluice_
 			if (wh->pid != 0)
 				snprintf(pid, sizeof(pid), "%lld", (long long)wh->pid);
 			const char *ws[] = {"none", "starting", "ready", "failed", "exited", "dead", "retiring"};
-			line(sc, "%-16s %3u %8s %-9s %10llu %8s %8u  %s", sn, k, pid,
+			line(sc, "%-16s %2u %7s %-8s %9llu %7s %4u  %s", sn, k, pid,
 			     wh->state < 7 ? ws[wh->state] : "unknown", (unsigned long long)wh->tasks,
 			     busy, wh->restarts, ex);
 		}
