@@ -20,13 +20,17 @@ libdir=$(ls -d "$tmp"/prefix/lib*/ | head -n1)
 [ -f "$libdir/libsluice.a" ] || fail "static library not installed"
 ls "$libdir"/libsluice.so.0 >/dev/null || fail "SOVERSION link missing"
 
-# Only the public API is exported from the shared library.
-if nm -D --defined-only "$libdir/libsluice.so" | awk '{print $3}' | grep -v '^sluice_' | grep -q .; then
-  nm -D --defined-only "$libdir/libsluice.so" | awk '{print $3}' | grep -v '^sluice_'
+# Only the public API is exported from the shared library. The symbols are
+# listed once into a variable: `nm | grep -q` under pipefail fails when grep
+# leaves early and nm gets SIGPIPE, which a longer list makes likely.
+syms=$(nm -D --defined-only "$libdir/libsluice.so" | awk '{print $3}')
+other=$(grep -v '^sluice_' <<<"$syms" || true)
+if [ -n "$other" ]; then
+  echo "$other"
   fail "symbols other than sluice_* exported"
 fi
-nm -D --defined-only "$libdir/libsluice.so" | grep -q ' sluice_arena_create$' \
-  || fail "sluice_arena_create not exported"
+grep -qx 'sluice_arena_create' <<<"$syms" || fail "sluice_arena_create not exported"
+grep -qx 'sluice_metrics_prometheus' <<<"$syms" || fail "sluice_metrics_prometheus not exported"
 
 # 1. find_package(sluice)
 "$cmake" -S "$consumer" -B "$tmp/cbuild" -DCMAKE_PREFIX_PATH="$tmp/prefix" \
