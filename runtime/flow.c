@@ -670,6 +670,7 @@ int sluice_flow_create(const sluice_flow_opts_t *opts, sluice_flow_t **out, char
 	f->ring_lanes = p->lanes;
 	f->stop_grace_ns = p->stop_grace_ns;
 	wait_defaults(opts->client_wait, opts->client_spin_ns, &f->client_wait, &f->client_spin_ns);
+	f->metrics_port = opts->metrics_port;
 	f->sup_pidfd = -1;
 	f->sup_efd = -1;
 	f->client_efd = -1;

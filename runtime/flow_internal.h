@@ -143,6 +143,8 @@ struct sluice_flow {
 
 	/* Payload from a descriptor (runtime/task_fd.c). */
 	struct sluice__fd_pipe fd_pipe;
+
+	uint16_t metrics_port; /* sluice_flow_opts_t.metrics_port (runtime/metrics_http.c) */
 };
 
 /* ---- helpers (runtime/flow.c) ---- */

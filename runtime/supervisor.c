@@ -9,7 +9,9 @@
  *     stop;
  *   - the client with a pidfd: when the client dies the flow stops at once;
  *   - every worker with a pidfd: a death is noticed at once, reaped with
- *     waitid(P_PIDFD) and logged with its cause.
+ *     waitid(P_PIDFD) and logged with its cause;
+ *   - once running, the metrics endpoint when it has one
+ *     (runtime/metrics_http.c: its own epoll set, a timeout to fold in).
  * and uses the epoll timeout for its deadlines (start, drain, stop grace,
  * restarts, the next hung check) and ticks (1 ms while draining or while
  * recovered tasks wait for room on their ring, 10 ms while stopping or
@@ -68,6 +70,7 @@
 #include "runtime/clients.h"
 #include "runtime/flow_internal.h"
 #include "runtime/health.h"
+#include "runtime/metrics_http.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -89,6 +92,7 @@
 #define TAG_WORKER 2u
 /* The client table's events (runtime/clients.h): above every worker tag. */
 #define TAG_CLIENTS (UINT64_C(1) << 62)
+#define TAG_METRICS UINT64_MAX /* tested before TAG_CLIENTS: it has that bit too */
 /* Extra time the client gives the supervisor beyond its own deadlines. */
 #define CLIENT_MARGIN_NS UINT64_C(3000000000)
 #define MSEC UINT64_C(1000000)
@@ -161,6 +165,7 @@ struct sup {
 	sluice_ring_producer_t pill[SLUICE_FLOW_MAX_STEPS][SLUICE__LEVELS];
 	sluice_ring_producer_t comp[SLUICE__MAX_CLIENTS];
 	struct sluice__clients clients; /* attached clients, the control socket */
+	struct sluice__metrics_http *metrics; /* NULL: no metrics endpoint */
 };
 
 #define worker_step sluice__worker_step
@@ -300,6 +305,7 @@ static __attribute__((noreturn)) void worker_child(struct sup *S, uint32_t w)
 	for (uint32_t k = 0; k < S->f->nworkers; k++)
 		if (S->pidfd[k] >= 0)
 			close(S->pidfd[k]);
+	sluice__metrics_http_close(S->metrics);
 	if (S->f->steps[worker_step(S->f, w)].exec_path != NULL)
 		sluice__worker_exec(S->f, w); /* a clean process: docs/RUNTIME.md */
 	sluice__worker_main(S->f, w);
@@ -991,6 +997,8 @@ static __attribute__((noreturn)) void sup_main(sluice_flow_t *f, pid_t client_pi
 	sup_setup(&S);
 	fork_workers(&S);
 	await_ready(&S);
+	/* Listening before RUNNING: once start returns, the port answers. */
+	S.metrics = sluice__metrics_http_start(f, S.epfd, TAG_METRICS);
 
 	/* Release: pairs with the client's acquire in start and submit. */
 	sl_store_release(&f->hdr->state, SLUICE__FS_RUNNING);
@@ -1053,11 +1061,14 @@ static __attribute__((noreturn)) void sup_main(sluice_flow_t *f, pid_t client_pi
 			send_pills(&S);
 			timeout_ms = ms_until(now, kill_deadline, 10);
 		}
+		timeout_ms = sluice__metrics_http_timeout(S.metrics, timeout_ms);
 		int n = epoll_wait(S.epfd, evs, 16, timeout_ms);
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
 			if (tag == TAG_DOORBELL) {
 				drain_doorbell(f);
+			} else if (tag == TAG_METRICS) {
+				sluice__metrics_http_ready(S.metrics);
 			} else if (tag == TAG_CLIENT) {
 				/* The client is gone: nobody to serve. Stop now. */
 				epoll_ctl(S.epfd, EPOLL_CTL_DEL, S.client_pidfd, NULL);

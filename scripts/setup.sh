@@ -5,11 +5,15 @@
 set -euo pipefail
 
 # Build and test: compiler, CMake, ck, liburcu; ASan and UBSan runtimes
-# come with gcc; the TSan build uses clang and its runtime.
+# come with gcc; the TSan build uses clang and its runtime. The inspector's
+# tests use promtool (in Debian's package prometheus; the service it ships
+# is not needed or started by the tests) to check the Prometheus output,
+# and tmux to drive the live view in a terminal.
 packages=(
   build-essential cmake pkg-config
   libck-dev liburcu-dev
   clang libclang-rt-14-dev
+  prometheus tmux
 )
 
 missing=()

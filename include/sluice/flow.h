@@ -324,6 +324,13 @@ typedef struct sluice_flow_opts {
 	uint32_t client_wait;
 	uint32_t _reserved2;
 	uint64_t client_spin_ns;
+	/* Serve the flow's metrics over HTTP from the supervisor, on
+	 * 127.0.0.1 at this port: GET /metrics (Prometheus text) and GET
+	 * /healthz (200, or 503 and why), from the moment the flow runs
+	 * (docs/INSPECT.md). 0: the port in the environment variable
+	 * SLUICE_METRICS_PORT when set, else none. A port that cannot be
+	 * bound is said on stderr; the flow runs without it. */
+	uint16_t metrics_port;
 } sluice_flow_opts_t;
 
 /* Validates `opts` and lays out the flow's arena (flow table, task table,

@@ -86,4 +86,10 @@ static inline void fuzz_touch(const void *p, size_t n)
 #define FUZZ_DESC_WORKER_OWNER 0x2000u /* SLUICE__OWNER_WORKER(0) */
 #define FUZZ_HANDLE(cls, idx) (((uint32_t)(cls) << 27) | (uint32_t)(idx))
 
+/* fuzz_render: byte 3 of the input (see tests/fuzz/fuzz_render.c). */
+#define FUZZ_RENDER_PREV 0x1u          /* render with an earlier snapshot */
+#define FUZZ_RENDER_CAPACITY 0x2u      /* with per-step capacities */
+#define FUZZ_RENDER_CLASSES 0x4u       /* with per-class block statistics */
+#define FUZZ_RENDER_PREV_GEOMETRY 0x8u /* the earlier one's counts from its own bytes */
+
 #endif

@@ -14,6 +14,7 @@
 
 #include <sluice/arena.h>
 #include <sluice/blocks.h>
+#include <sluice/flow.h>
 #include <sluice/ring.h>
 #include "queues/ring_layout.h"
 #include "runtime/control_proto.h"
@@ -536,6 +537,92 @@ static void ctl_seeds(void)
 	put(t, "reply-unterminated", &r, sizeof(r), NULL, 0);
 	r = reply_ok();
 	put(t, "reply-truncated", &r, 100, NULL, 0);
+/* ---- fuzz_render ---------------------------------------------------------- */
+
+struct render_img {
+	uint8_t buf[1 << 16];
+	size_t len;
+};
+
+static void img_put(struct render_img *r, const void *p, size_t n)
+{
+	DIE_UNLESS(r->len + n <= sizeof(r->buf));
+	memcpy(r->buf + r->len, p, n);
+	r->len += n;
+}
+
+/* A health snapshot as fuzz_render reads it: 2 steps of 2 and 1 workers,
+ * 2 classes, an earlier snapshot one second before; `names` and `slots`
+ * say what is off. */
+static void render_seed(const char *name, const char *step0, const char *step1, bool slots_off,
+			uint8_t flags)
+{
+	static struct render_img r;
+	r.len = 0;
+	const char *flow = "seed-flow";
+	uint8_t head[5] = {2, 3, 2, flags, (uint8_t)strlen(flow)};
+	img_put(&r, head, sizeof(head));
+	img_put(&r, flow, strlen(flow));
+	sluice_flow_snapshot_t now = {.taken_ns = 2000000000, .state = SLUICE_FLOW_RUNNING,
+				      .nsteps = 2, .nworkers = 3, .nclients = 1,
+				      .supervisor_pid = 100, .submitted = 500, .in_flight = 3};
+	now.completed[SLUICE_TASK_OK] = 490;
+	now.completed[SLUICE_TASK_HANDLER_ERROR] = 7;
+	sluice_step_health_t st[2];
+	sluice_worker_health_t w[3];
+	memset(st, 0, sizeof(st));
+	memset(w, 0, sizeof(w));
+	memcpy(st[0].name, step0, strnlen(step0, sizeof(st[0].name)));
+	memcpy(st[1].name, step1, strnlen(step1, sizeof(st[1].name)));
+	for (unsigned i = 0; i < 2; i++) {
+		st[i].nprocs = 2 - i;
+		st[i].nslots = 2 - i;
+		st[i].first_worker = slots_off && i == 1 ? 0xfffffff0u : 2 * i;
+		st[i].batch_size = 8;
+		st[i].tasks = 497;
+		st[i].batches = 100;
+		st[i].latency_hist[12] = 400;
+		st[i].latency_hist[20] = 97;
+		st[i].batch_hist[2] = 100;
+		st[i].latency_sum_ns = 497 * 5000;
+	}
+	for (unsigned k = 0; k < 3; k++) {
+		w[k].step = k / 2;
+		w[k].state = SLUICE_WORKER_READY;
+		w[k].pid = 101 + k;
+		w[k].tasks = k < 2 ? 248 : 497;
+	}
+	w[2].last_pid = 99;
+	w[2].last_signal = 9;
+	w[2].last_exit_code = -1;
+	w[2].restarts = 1;
+	img_put(&r, &now, sizeof(now));
+	img_put(&r, st, sizeof(st));
+	img_put(&r, w, sizeof(w));
+	sluice_flow_snapshot_t prev = now;
+	prev.taken_ns = 1000000000;
+	img_put(&r, &prev, sizeof(prev));
+	st[0].tasks = 200;
+	img_put(&r, st, sizeof(st));
+	img_put(&r, w, sizeof(w));
+	uint32_t cap[2] = {256, 64};
+	img_put(&r, cap, sizeof(cap));
+	sluice_blocks_stats_t cls[2] = {{.block_size = 256, .capacity = 1000, .in_use = 12},
+					{.block_size = 65536, .capacity = 4}};
+	img_put(&r, cls, sizeof(cls));
+	uint64_t uptime = 123456789;
+	img_put(&r, &uptime, sizeof(uptime));
+	put("fuzz_render", name, r.buf, r.len, NULL, 0);
+}
+
+static void render_seeds(void)
+{
+	uint8_t all = FUZZ_RENDER_PREV | FUZZ_RENDER_CAPACITY | FUZZ_RENDER_CLASSES;
+	render_seed("valid-2-steps", "parse", "score", false, all);
+	render_seed("valid-no-extras", "parse", "score", false, 0);
+	render_seed("names-to-escape", "q\"b\\n\nc\x01", "\xff\xc3(\xed\xa0\x80zzzzzzzzzzzzzzzzzzzzzzzzzz",
+		    false, all);
+	render_seed("slots-out-of-range", "a", "b", true, all | FUZZ_RENDER_PREV_GEOMETRY);
 }
 
 int main(int argc, char **argv)
@@ -551,5 +638,6 @@ int main(int argc, char **argv)
 	ring_seeds();
 	desc_seeds();
 	ctl_seeds();
+	render_seeds();
 	return 0;
 }

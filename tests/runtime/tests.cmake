@@ -71,3 +71,6 @@ sluice_add_test(NAME test_flow_health_reader_kill SOURCES runtime/test_flow_heal
 sluice_add_test(NAME test_control SOURCES runtime/test_control.c LABELS unit TIMEOUT 60)
 sluice_add_test(NAME test_control_root SOURCES runtime/test_control.c LABELS unit TIMEOUT 60
                 ARGS root)
+# The supervisor's metrics endpoint; it kills a worker (chaos: run alone).
+sluice_add_test(NAME test_metrics_http SOURCES runtime/test_metrics_http.c LABELS chaos TIMEOUT 60)
+sluice_add_test(NAME test_metrics_render SOURCES runtime/test_metrics_render.c LABELS unit TIMEOUT 30)
