@@ -42,6 +42,7 @@
 #include <sluice/flow.h>
 #include <sluice/metrics.h>
 
+#include "runtime/control.h"
 #include "runtime/flow_internal.h"
 #include "runtime/metrics.h"
 
@@ -50,8 +51,6 @@
 #define EXIT_NO_FLOW 3
 #define EXIT_DENIED 4
 
-#define MEMFD_PREFIX "/memfd:sluice-flow:"
-#define MAX_FOUND 256
 
 static const char *prog = "sluice-inspect";
 
@@ -78,88 +77,26 @@ static __attribute__((noreturn)) void usage(const char *why)
 
 /* ---- finding flows ----------------------------------------------------------------
  *
- * Until flows can be attached by name (the control socket,
- * $XDG_RUNTIME_DIR/sluice/NAME.sock, hands out a read-only descriptor of
- * the arena), a flow is found through the descriptors of its processes:
- * every process of a flow (client, supervisor, workers) holds its arena, a
- * memfd named "sluice-flow:NAME", which /proc/PID/fd/N names and lets us
- * open again O_RDONLY when we may look at PID (same user, or root). One
- * descriptor per arena is kept (by inode): any holder's maps the same
- * memory. find_flows is the only code that knows this; attach by name
- * replaces its body.
+ * A running flow with a name (and without SLUICE_FLOW_UNLISTED) listens on
+ * its control socket, <dir>/NAME.sock (docs/ATTACH.md): the directory is
+ * this user's ($XDG_RUNTIME_DIR/sluice, else /tmp/sluice-<euid>). Listing
+ * reads that directory; looking at one attaches by name read-only, so the
+ * supervisor checks our credentials and hands over a descriptor opened
+ * O_RDONLY. Unlisted flows can be looked at only with --arena.
  */
 
-struct found {
-	char path[96];  /* what to open O_RDONLY */
-	dev_t dev;
-	ino_t ino;
-};
-
-/* The link of /proc/PID/fd/N names a flow's arena ("/memfd:sluice-flow:NAME
- * (deleted)"): true, and NAME's part of the link matches `name` when one
- * is asked for (the flow's header, read after open, is what counts). */
-static bool flow_link(const char *link, const char *name)
+/* Attaches to flow `name` read-only. On failure returns an exit code and
+ * says why in why. */
+static int attach_flow(const char *name, sluice_flow_t **out, char *why, size_t whylen)
 {
-	if (strncmp(link, MEMFD_PREFIX, strlen(MEMFD_PREFIX)) != 0)
-		return false;
-	if (name == NULL)
-		return true;
-	const char *n = link + strlen(MEMFD_PREFIX);
-	size_t len = strlen(name);
-	return strncmp(n, name, len) == 0 && (n[len] == '\0' || strcmp(n + len, " (deleted)") == 0);
-}
-
-/* The flows whose arena this process may open, or only those whose memfd
- * is named for `name`: up to max into out. Returns the count; *denied
- * counts the processes whose descriptors we were not allowed to look at. */
-static int find_flows(const char *name, struct found *out, int max, int *denied)
-{
-	*denied = 0;
-	DIR *proc = opendir("/proc");
-	if (proc == NULL)
-		die(EXIT_ERROR, "/proc: %s", strerror(errno));
-	int n = 0;
-	pid_t self = getpid();
-	struct dirent *p;
-	while ((p = readdir(proc)) != NULL && n < max) {
-		char *end;
-		long pid = strtol(p->d_name, &end, 10);
-		if (*end != '\0' || pid <= 0 || pid == self)
-			continue;
-		char dir[64];
-		snprintf(dir, sizeof(dir), "/proc/%ld/fd", pid);
-		DIR *fds = opendir(dir);
-		if (fds == NULL) {
-			*denied += errno == EACCES || errno == EPERM;
-			continue;
-		}
-		struct dirent *d;
-		while ((d = readdir(fds)) != NULL && n < max) {
-			if (d->d_name[0] == '.')
-				continue;
-			struct found f;
-			char link[PATH_MAX];
-			snprintf(f.path, sizeof(f.path), "%s/%.16s", dir, d->d_name);
-			ssize_t k = readlink(f.path, link, sizeof(link) - 1);
-			if (k <= 0)
-				continue;
-			link[k] = '\0';
-			struct stat st;
-			if (!flow_link(link, name) || stat(f.path, &st) != 0)
-				continue;
-			bool seen = false;
-			for (int i = 0; i < n && !seen; i++)
-				seen = out[i].dev == st.st_dev && out[i].ino == st.st_ino;
-			if (seen)
-				continue;
-			f.dev = st.st_dev;
-			f.ino = st.st_ino;
-			out[n++] = f;
-		}
-		closedir(fds);
-	}
-	closedir(proc);
-	return n;
+	int rc = sluice_flow_attach(name, SLUICE_ATTACH_READ_ONLY, 5000000000ull, out, why, whylen);
+	if (rc == 0)
+		return 0;
+	if (rc == SLUICE_ENOENT)
+		return EXIT_NO_FLOW;
+	if (rc == SLUICE_EACCES || rc == SLUICE_EPERM)
+		return EXIT_DENIED;
+	return EXIT_ERROR;
 }
 
 /* ---- opening one ------------------------------------------------------------------- */
@@ -202,39 +139,20 @@ static long long sup_pid(const sluice_flow_t *f)
 	return sl_load_relaxed(&f->hdr->sup_pid);
 }
 
-/* The flow called `name`: exits 3 when none is found, 1 when two are. */
+/* The flow called `name`: exits 3 when there is none, 4 when we may not
+ * look at it. */
 static sluice_flow_t *open_by_name(const char *name)
 {
-	static struct found found[MAX_FOUND];
-	int denied;
-	int n = find_flows(name, found, MAX_FOUND, &denied);
-	sluice_flow_t *hit = NULL;
-	int code = EXIT_NO_FLOW;
 	char why[512] = "";
-	for (int i = 0; i < n; i++) {
-		sluice_flow_t *f;
-		int rc = open_flow(found[i].path, &f, why, sizeof(why));
-		if (rc != 0) {
-			if (rc == EXIT_DENIED)
-				code = rc;
-			continue;
-		}
-		if (strcmp(f->name, name) != 0) {
-			sluice_flow_destroy(f);
-			continue;
-		}
-		if (hit != NULL)
-			die(EXIT_ERROR, "two flows are called '%s' (supervisors %lld and %lld): use --arena",
-			    name, sup_pid(hit), sup_pid(f));
-		hit = f;
-	}
-	if (hit != NULL)
-		return hit;
+	sluice_flow_t *f = NULL;
+	int code = attach_flow(name, &f, why, sizeof(why));
+	if (code == 0)
+		return f;
+	if (code == EXIT_NO_FLOW)
+		die(code, "no such flow: '%s'", name);
 	if (code == EXIT_DENIED)
 		die(code, "not allowed: %s", why);
-	if (denied > 0)
-		die(code, "no such flow: '%s' (%d processes could not be looked at)", name, denied);
-	die(code, "no such flow: '%s'", name);
+	die(code, "%s", why);
 }
 
 /* ---- text helpers -------------------------------------------------------------------- */
@@ -320,28 +238,41 @@ static const char *state_name(uint32_t s)
 
 static int list_flows(void)
 {
-	static struct found found[MAX_FOUND];
-	int denied;
-	int n = find_flows(NULL, found, MAX_FOUND, &denied);
-	printf("%-24s %10s %9s %5s  %-12s %s\n", "NAME", "SUPERVISOR", "UPTIME", "STEPS", "STATE",
-	       "ARENA");
-	for (int i = 0; i < n; i++) {
-		sluice_flow_t *f;
-		char why[512];
-		if (open_flow(found[i].path, &f, why, sizeof(why)) != 0)
+	char dir[PATH_MAX], why[512];
+	int rc = sluice__ctl_dir(dir, sizeof(dir), false, why, sizeof(why));
+	printf("%-24s %10s %9s %5s  %-12s\n", "NAME", "SUPERVISOR", "UPTIME", "STEPS", "STATE");
+	if (rc == SLUICE_ENOENT)
+		return 0; /* no flow ever listened here */
+	if (rc != 0)
+		die(rc == SLUICE_EACCES ? EXIT_DENIED : EXIT_ERROR, "%s", why);
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		die(EXIT_ERROR, "%s: %s", dir, strerror(errno));
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+		if (len <= 5 || strcmp(e->d_name + len - 5, ".sock") != 0)
 			continue;
+		char name[SLUICE__CTL_NAME_MAX + 1];
+		if (len - 5 >= sizeof(name))
+			continue;
+		memcpy(name, e->d_name, len - 5);
+		name[len - 5] = '\0';
+		sluice_flow_t *f;
+		if (attach_flow(name, &f, why, sizeof(why)) != 0)
+			continue; /* a stale socket of a supervisor gone, or not ours */
 		/* Relaxed: single words, a snapshot. */
 		uint32_t state = sl_load_relaxed(&f->hdr->state);
 		long long sup = sup_pid(f);
-		char name[25], up[16] = "-";
-		safe_name(name, sizeof(name), f->name, sizeof(f->name));
+		char shown[25], up[16] = "-";
+		safe_name(shown, sizeof(shown), f->name, sizeof(f->name));
 		uint64_t ns = state != SLUICE_FLOW_STOPPED ? sluice__proc_uptime_ns(sup) : 0;
 		if (ns != 0)
 			fmt_dur(up, sizeof(up), ns);
-		printf("%-24s %10lld %9s %5u  %-12s %s\n", name, sup, up, f->nsteps,
-		       state_name(state), found[i].path);
+		printf("%-24s %10lld %9s %5u  %-12s\n", shown, sup, up, f->nsteps, state_name(state));
 		sluice_flow_destroy(f);
 	}
+	closedir(d);
 	return 0;
 }
 

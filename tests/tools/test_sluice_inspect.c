@@ -158,7 +158,12 @@ int main(int argc, char **argv)
 	sluice_step_t steps[NSTEPS] = {test_step("parse", bump, nprocs[0], 4),
 				       test_step("score", bump, nprocs[1], 8)};
 	snprintf(flow_name, sizeof(flow_name), "inspect-%d", (int)getpid());
-	sluice_flow_t *f = test_flow(flow_name, steps, NSTEPS, 1024);
+	/* Listed (unlike test_flow's): found by name through its control socket. */
+	sluice_flow_opts_t o = {.size_of = sizeof(o), .name = flow_name, .nsteps = NSTEPS,
+				.steps = steps, .max_tasks = 1024, .stop_grace_ns = 2 * SEC};
+	char err[256];
+	sluice_flow_t *f = NULL;
+	CHECK_OK(sluice_flow_create(&o, &f, err, sizeof(err)));
 	test_start(f);
 	snprintf(arena_path, sizeof(arena_path), "/proc/%d/fd/%d", (int)getpid(),
 		 sluice_arena_fd(f->arena));
