@@ -537,6 +537,8 @@ static void ctl_seeds(void)
 	put(t, "reply-unterminated", &r, sizeof(r), NULL, 0);
 	r = reply_ok();
 	put(t, "reply-truncated", &r, 100, NULL, 0);
+}
+
 /* ---- fuzz_render ---------------------------------------------------------- */
 
 struct render_img {
