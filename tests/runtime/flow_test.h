@@ -111,6 +111,22 @@ static inline void test_check_gone(const pid_t *pids, unsigned n)
 }
 
 /* Blocks in use, over every size class of the flow's allocator. */
+static inline uint64_t test_blocks_in_use(const sluice_flow_t *f);
+
+/* Stops a started flow (everything drained within 10 s), checks that no
+ * block is left in use, destroys it, and checks that none of its
+ * processes is left. */
+static inline void test_stop_clean(sluice_flow_t *f)
+{
+	pid_t pids[SLUICE_FLOW_MAX_WORKERS + 1];
+	unsigned np = test_flow_pids(f, pids, SLUICE_FLOW_MAX_WORKERS + 1);
+	CHECK_OK(sluice_flow_stop(f, 10 * SEC));
+	CHECK(test_blocks_in_use(f) == 0);
+	sluice_flow_destroy(f);
+	test_check_gone(pids, np);
+}
+
+/* Blocks in use, over every size class of the flow's allocator. */
 static inline uint64_t test_blocks_in_use(const sluice_flow_t *f)
 {
 	uint64_t n = 0;

@@ -172,12 +172,7 @@ static void many_clients(void)
 	printf("twin: %s\n", sluice_flow_error(twin));
 	sluice_flow_destroy(twin);
 
-	pid_t pids[8];
-	unsigned np = test_flow_pids(f, pids, 8);
-	CHECK_OK(sluice_flow_stop(f, 10 * SEC));
-	CHECK(test_blocks_in_use(f) == 0);
-	sluice_flow_destroy(f);
-	test_check_gone(pids, np);
+	test_stop_clean(f);
 	/* Gone with its flow: the name is free. */
 	CHECK_RC(sluice_flow_attach(name, 0, SEC, &x, err, sizeof(err)), SLUICE_ENOENT);
 	printf("after stop: %s\n", err);

@@ -123,12 +123,7 @@ static void one_step(void)
 	CHECK_OK(sluice_task_release(f, d));
 	CHECK_OK(sluice_task_release(f, e));
 
-	pid_t pids[4];
-	unsigned np = test_flow_pids(f, pids, 4);
-	CHECK_OK(sluice_flow_stop(f, 10 * SEC));
-	CHECK(test_blocks_in_use(f) == 0);
-	sluice_flow_destroy(f);
-	test_check_gone(pids, np);
+	test_stop_clean(f);
 }
 
 /* Two steps: a task cancelled while step 0 runs it never reaches step 1;
@@ -169,12 +164,7 @@ static void two_steps(void)
 	CHECK(atomic_load(&sh->seen[1][3]) == 1);
 	CHECK_OK(sluice_task_release(f, c));
 
-	pid_t pids[4];
-	unsigned np = test_flow_pids(f, pids, 4);
-	CHECK_OK(sluice_flow_stop(f, 10 * SEC));
-	CHECK(test_blocks_in_use(f) == 0);
-	sluice_flow_destroy(f);
-	test_check_gone(pids, np);
+	test_stop_clean(f);
 }
 
 int main(void)

@@ -192,12 +192,7 @@ int main(void)
 	test_wait_task(f, t);
 	CHECK(t->status == SLUICE_TASK_OK);
 	CHECK_OK(sluice_task_release(f, t));
-	pid_t pids[8];
-	unsigned np = test_flow_pids(f, pids, 8);
-	CHECK_OK(sluice_flow_stop(f, 10 * SEC));
-	CHECK(test_blocks_in_use(f) == 0);
-	sluice_flow_destroy(f);
-	test_check_gone(pids, np);
+	test_stop_clean(f);
 	printf("ok\n");
 	return TEST_PASS;
 }
