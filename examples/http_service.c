@@ -47,7 +47,8 @@
  * failed, 2 on bad arguments.
  *
  * usage: http_service [--mode sluice|inproc|socket] [--port P] [--addr A]
- *                     [--procs N] [--workers W] [--max-body BYTES] [--name NAME]
+ *                     [--procs N] [--workers W] [--wait spin|sleep|poll]
+ *                     [--max-body BYTES] [--name NAME]
  *
  * Only the public API (sluice/flow.h, sluice/error.h) is used.
  */
@@ -89,6 +90,7 @@
 #define MAX_BODY_LIMIT (16u << 20)
 #define MAX_CONNS 1024u        /* open connections per web process */
 #define TASKS_PER_PROC 256u    /* requests in flight per web process (sluice) */
+#define SUBMIT_BATCH 64u       /* tasks submitted at once, at most */
 #define IDLE_NS (30 * SEC)     /* an idle or stalled connection is closed */
 #define DRAIN_NS (2 * SEC)     /* an error answer's lingering close */
 #define DRAIN_MAX (1u << 20)   /* bytes read off before that close, at most */
@@ -102,6 +104,7 @@ struct config {
 	unsigned port;
 	unsigned procs;
 	unsigned workers;
+	uint32_t wait;      /* the steps' enum sluice_ring_wait; 0: the default */
 	uint64_t max_body;
 	char name[64];
 };
@@ -231,6 +234,8 @@ static struct web {
 	char peek[HTTP_MAX_HEAD];
 	uint64_t answered[6]; /* by status / 100 */
 	uint64_t refused;     /* connections closed at once: no room */
+	sluice_task_t *submit[SUBMIT_BATCH]; /* sluice: bodies complete, not yet submitted */
+	unsigned nsubmit;
 } W;
 
 static void conn_close(struct conn *c)
@@ -336,6 +341,35 @@ static void respond_result(struct conn *c, const uint8_t *res, uint64_t len)
 }
 
 static void flow_flush(void);
+static void conn_drive(struct conn *c);
+
+/* sluice: submits the tasks whose bodies came in this turn of the loop.
+ * Those the flow does not take (its rings full, or it stopped) are
+ * answered 503. */
+static void submit_pending(void)
+{
+	if (W.nsubmit == 0)
+		return;
+	unsigned n = W.nsubmit;
+	int k = sluice_task_submit_many(W.flow, W.submit, n, 0);
+	W.nsubmit = 0;
+	if (k == (int)n)
+		return;
+	/* The refused: their answers may lead to more requests (and
+	 * submissions), so work from a copy. */
+	sluice_task_t *left[SUBMIT_BATCH];
+	unsigned m = 0;
+	for (unsigned i = k > 0 ? (unsigned)k : 0; i < n; i++)
+		left[m++] = W.submit[i];
+	for (unsigned i = 0; i < m; i++) {
+		struct conn *c = conn_of_tag(left[i]->user);
+		if (c == NULL)
+			continue;
+		respond_text(c, 503, NULL, "503: the flow took no task: %s\n",
+			     sluice_strerror(k < 0 ? k : SLUICE_ETIMEDOUT));
+		conn_drive(c);
+	}
+}
 
 /* The body is all there: do the work, or hand it over. */
 static void start_work(struct conn *c)
@@ -360,13 +394,13 @@ static void start_work(struct conn *c)
 		flow_flush();
 		return;
 	}
-	case MODE_SLUICE: {
-		int rc = sluice_task_submit(W.flow, c->task, 0);
-		if (rc != 0)
-			respond_text(c, 503, NULL, "503: the flow took no task: %s\n",
-				     sluice_strerror(rc));
+	case MODE_SLUICE:
+		/* Submitted with the others of this turn of the event loop:
+		 * one ring publication, at most one wake-up. */
+		W.submit[W.nsubmit++] = c->task;
+		if (W.nsubmit == SUBMIT_BATCH)
+			submit_pending();
 		return;
-	}
 	}
 }
 
@@ -819,6 +853,7 @@ static int web_main(const struct config *cfg, unsigned index, int flow_fd, int r
 				stop_by = now_ns() + DRAIN_NS;
 			}
 		}
+		submit_pending();
 		uint64_t now = now_ns();
 		if (now - last_sweep >= SEC) {
 			sweep(now);
@@ -966,6 +1001,7 @@ static sluice_flow_t *start_flow(const struct config *cfg)
 		steps[s].batch_size = 16;
 		steps[s].capacity = TASKS_PER_PROC;
 		steps[s].task_timeout_ns = 10 * SEC;
+		steps[s].wait = cfg->wait;
 	}
 	uint32_t clients = cfg->procs + 1; /* the parent's slot, and one per web process */
 	sluice_blocks_config_t blocks;
@@ -1044,12 +1080,15 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: http_service [--mode sluice|inproc|socket] [--port P] [--addr A]\n"
-		"                    [--procs N] [--workers W] [--max-body BYTES] [--name NAME]\n"
+		"                    [--procs N] [--workers W] [--wait spin|sleep|poll]\n"
+		"                    [--max-body BYTES] [--name NAME]\n"
 		"  --mode      where the work is done (default sluice)\n"
 		"  --port      TCP port; 0 picks a free one (default 8080)\n"
 		"  --addr      IPv4 address to listen on (default 127.0.0.1)\n"
 		"  --procs     web processes, 1..%u (default 2)\n"
 		"  --workers   sluice: worker processes per step, 1..%u (default 1)\n"
+		"  --wait      sluice: how workers wait for tasks: spin (spin, then sleep:\n"
+		"              the default), sleep (at once) or poll (never sleep)\n"
 		"  --max-body  largest body accepted, 0..%u (default 1048576)\n"
 		"  --name      sluice: the flow's name (default http-service-PID)\n",
 		MAX_PROCS, MAX_WORKERS, MAX_BODY_LIMIT);
@@ -1072,7 +1111,8 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		{"mode", required_argument, NULL, 'm'},  {"port", required_argument, NULL, 'p'},
 		{"addr", required_argument, NULL, 'a'},  {"procs", required_argument, NULL, 'n'},
 		{"workers", required_argument, NULL, 'w'}, {"max-body", required_argument, NULL, 'b'},
-		{"name", required_argument, NULL, 'N'},  {"help", no_argument, NULL, 'h'},
+		{"name", required_argument, NULL, 'N'},  {"wait", required_argument, NULL, 'W'},
+		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	*cfg = (struct config){.mode = MODE_SLUICE, .port = 8080, .procs = 2, .workers = 1,
@@ -1101,6 +1141,13 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 			ok = strlen(optarg) < sizeof(cfg->name);
 			if (ok)
 				strcpy(cfg->name, optarg);
+			break;
+		case 'W':
+			cfg->wait = strcmp(optarg, "spin") == 0    ? SLUICE_RING_SPIN_SLEEP
+				    : strcmp(optarg, "sleep") == 0 ? SLUICE_RING_SLEEP
+				    : strcmp(optarg, "poll") == 0  ? SLUICE_RING_BUSY_POLL
+								   : UINT32_MAX;
+			ok = cfg->wait != UINT32_MAX;
 			break;
 		case 'h': usage(); exit(0);
 		default: ok = false; break;
