@@ -174,7 +174,7 @@ done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- the table ---------------------------------------------------------------------
-cmdline="scripts/bench_http.sh --duration $duration --warmup $warmup --rounds $rounds --threads $threads --connections $connections --procs $procs --workers $workers --body $body"
+cmdline="scripts/bench_http.sh --modes \\\"$modes\\\" --duration $duration --warmup $warmup --rounds $rounds --threads $threads --connections $connections --procs $procs --workers $workers --body $body"
 table=$tmp/table.md
 # Ratios: each sluice mode over each baseline in the run.
 pairs=()

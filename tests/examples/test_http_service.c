@@ -34,6 +34,7 @@
 #include "http_work.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -600,6 +601,31 @@ static void check_parser(void)
 	printf("parser and work: ok\n");
 }
 
+/* The services run with a private XDG_RUNTIME_DIR: their control sockets
+ * and lock files (which are never unlinked) go there, and go with it. */
+static char rundir[64];
+static pid_t main_pid;
+
+static void remove_rundir(void)
+{
+	if (getpid() != main_pid || rundir[0] == '\0')
+		return;
+	char sub[128], path[512];
+	snprintf(sub, sizeof(sub), "%s/sluice", rundir);
+	DIR *d = opendir(sub);
+	struct dirent *e;
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", sub, e->d_name);
+		unlink(path);
+	}
+	if (d != NULL)
+		closedir(d);
+	rmdir(sub);
+	rmdir(rundir);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -610,6 +636,11 @@ int main(int argc, char **argv)
 	CHECK(http_work_init() == 0);
 	check_parser();
 	CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+	main_pid = getpid();
+	strcpy(rundir, "/tmp/test_http_service-XXXXXX");
+	CHECK(mkdtemp(rundir) != NULL);
+	atexit(remove_rundir);
+	CHECK(setenv("XDG_RUNTIME_DIR", rundir, 1) == 0);
 	static const char *const all[] = {"sluice", "inproc", "socket"};
 	const char *const *modes = argc > 2 ? (const char *const *)argv + 2 : all;
 	int nmodes = argc > 2 ? argc - 2 : 3;
