@@ -1036,7 +1036,8 @@ static bool stop_flow(sluice_flow_t *f)
 	bool ok = rc == 0;
 	if (sluice_flow_snapshot_create(f, &s) == 0 && sluice_flow_snapshot_take(f, s) == 0) {
 		fprintf(stderr, "http_service: flow: %" PRIu64 " tasks submitted, %" PRIu64
-			" ok, %" PRIu64 " in flight at the end\n", s->submitted, s->completed[SLUICE_TASK_OK], s->in_flight);
+			" ok, %" PRIu64 " in flight at the end\n", s->submitted,
+			s->completed[SLUICE_TASK_OK], s->in_flight);
 		for (uint32_t i = 0; i < s->nsteps; i++) {
 			const sluice_step_health_t *st = &s->steps[i];
 			fprintf(stderr, "http_service:   step %-8s %" PRIu64 " tasks in %" PRIu64
