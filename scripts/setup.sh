@@ -2,6 +2,8 @@
 # Installs what sluice needs from Debian's packages, when it is missing.
 # As root it runs apt-get; otherwise it prints the exact command to run.
 # Exit 0 when everything is present, 1 when something is missing.
+#   scripts/setup.sh           what building and testing need
+#   scripts/setup.sh --bench   that, and what only the benchmarks need
 set -euo pipefail
 
 # Build and test: compiler, CMake, ck, liburcu; ASan and UBSan runtimes
@@ -15,6 +17,11 @@ packages=(
   clang libclang-rt-14-dev
   prometheus tmux
 )
+# Bench only: wrk drives the HTTP example (scripts/bench_http.sh asks for
+# it). The test path does not install it: no test needs it.
+if [ "${1:-}" = --bench ]; then
+  packages+=(wrk)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
