@@ -719,6 +719,16 @@ int sluice_flow_reap(sluice_flow_t *f, sluice_task_t **out, unsigned n)
 	}
 }
 
+void sluice__client_arm(sluice_flow_t *f)
+{
+	/* Armed from now on: the next completion writes the eventfd. Whatever
+	 * is queued or ready already (or a failed membarrier: ARMED_POLL)
+	 * makes it readable now, so the caller's first wait returns at once
+	 * and its reap re-arms. */
+	if (sluice_ring_arm(&f->comp) != 0 || f->ready_head != NULL)
+		sluice__notify(f->client_efd);
+}
+
 int sluice_task_cancel(sluice_flow_t *f, sluice_task_t *t)
 {
 	t = local_task(f, t);

@@ -737,7 +737,12 @@ const char *sluice_flow_error(const sluice_flow_t *f)
 
 int sluice_flow_eventfd(sluice_flow_t *f)
 {
-	f->efd_mode = true;
+	if (f->lt == NULL)
+		return SLUICE_EINVAL; /* an observer has no completions */
+	if (!f->efd_mode) {
+		f->efd_mode = true;
+		sluice__client_arm(f);
+	}
 	return f->client_efd;
 }
 

@@ -221,6 +221,8 @@ static inline uint32_t sluice__slot_client(const sluice_flow_t *f, uint32_t slot
 /* This handle becomes client `slot`'s: its share of the task table (every
  * entry FREE), its completion ring (client_efd set), its lanes. */
 int sluice__client_init(sluice_flow_t *f, uint32_t slot);
+/* The eventfd mode's first arming (sluice_flow_eventfd). */
+void sluice__client_arm(sluice_flow_t *f);
 void sluice__client_fini(sluice_flow_t *f);
 /* Takes whatever is on the client's completion ring (into the ready list;
  * released tasks are freed). Never blocks. */

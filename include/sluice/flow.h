@@ -383,10 +383,12 @@ SLUICE_EXTERN void sluice_flow_destroy(sluice_flow_t *f);
 SLUICE_EXTERN const char *sluice_flow_error(const sluice_flow_t *f);
 
 /* The flow's completion eventfd (non-blocking, close-on-exec, owned by the
- * handle), and from now on sluice_flow_reap keeps it armed: it is readable
- * whenever reap may return something (now and then spuriously). Watch it
- * with epoll (EPOLLIN); do not read it yourself: reap resets it when it has
- * drained everything. The client's thread. */
+ * handle), armed by this first call, and from then on kept armed by
+ * sluice_flow_reap: it is readable whenever reap may return something (now
+ * and then spuriously), from the first completion on, reap or no reap.
+ * Watch it with epoll (EPOLLIN); do not read it yourself: reap resets it
+ * when it has drained everything. SLUICE_EINVAL for an observer. The
+ * client's thread. */
 SLUICE_EXTERN int sluice_flow_eventfd(sluice_flow_t *f);
 
 /* ---- attaching: other processes -------------------------------------------------- */

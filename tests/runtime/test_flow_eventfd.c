@@ -65,6 +65,17 @@ int main(int argc, char **argv)
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 42};
 	CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev) == 0);
 
+	/* The eventfd works from the start, before any reap: one task that
+	 * goes through both steps, and the loop's first wait. */
+	sluice_task_t *first = test_task_u64(f, 2);
+	CHECK_OK(sluice_task_submit(f, first, 10 * SEC));
+	struct epoll_event got;
+	CHECK(epoll_wait(ep, &got, 1, (int)(10000 * test_slowdown())) == 1);
+	sluice_task_t *one[1];
+	CHECK(sluice_flow_reap(f, one, 1) == 1 && one[0] == first);
+	CHECK(first->status == SLUICE_TASK_OK && test_task_result_u64(first) == 5);
+	CHECK_OK(sluice_task_release(f, first));
+
 	uint64_t next = 0, done = 0, inflight = 0, wakeups = 0;
 	sluice_task_t *out[32];
 	while (done < ntasks) {
