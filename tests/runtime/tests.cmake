@@ -71,3 +71,8 @@ sluice_add_test(NAME test_flow_health_reader_kill SOURCES runtime/test_flow_heal
 sluice_add_test(NAME test_control SOURCES runtime/test_control.c LABELS unit TIMEOUT 60)
 sluice_add_test(NAME test_control_root SOURCES runtime/test_control.c LABELS unit TIMEOUT 60
                 ARGS root)
+# Hostile clients (docs/SECURITY.md): each a real flow, good clients beside
+# a hostile one that attached like any client.
+sluice_add_test(NAME test_hostile_desc SOURCES runtime/test_hostile_desc.c LABELS chaos TIMEOUT 120)
+sluice_add_test(NAME test_hostile_scribble SOURCES runtime/test_hostile_scribble.c LABELS chaos
+                TIMEOUT 120)
