@@ -183,8 +183,9 @@ static void answer(struct sluice__clients *T, const struct sluice__ctl_request *
 	if (pfd < 0) {
 		int err = errno;
 		int code = err == EMFILE || err == ENFILE ? -err : SLUICE_EAGAIN;
-		sluice__ctl_server_refuse(&T->ctl, rq, code, "flow '%s': supervisor: pidfd_open: %s",
-					  f->name, sluice_strerror(-err));
+		sluice__ctl_server_refuse(&T->ctl, rq, code,
+					  "the supervisor cannot watch the client: pidfd_open: %s",
+					  sluice_strerror(-err));
 		ungrant(T, c);
 		return;
 	}
