@@ -76,3 +76,8 @@ sluice_add_test(NAME test_control_root SOURCES runtime/test_control.c LABELS uni
 sluice_add_test(NAME test_hostile_desc SOURCES runtime/test_hostile_desc.c LABELS chaos TIMEOUT 120)
 sluice_add_test(NAME test_hostile_scribble SOURCES runtime/test_hostile_scribble.c LABELS chaos
                 TIMEOUT 120)
+sluice_add_test(NAME test_hostile_seal SOURCES runtime/test_hostile_seal.c LABELS chaos TIMEOUT 120)
+sluice_add_test(NAME test_hostile_control SOURCES runtime/test_hostile_control.c LABELS chaos
+                TIMEOUT 120)
+sluice_add_test(NAME test_hostile_exhaust SOURCES runtime/test_hostile_exhaust.c LABELS chaos
+                TIMEOUT 120)
