@@ -185,6 +185,36 @@ static int h_good_while(sluice_flow_t *f, pid_t pid, uint32_t tag, uint64_t *seq
 	}
 }
 
+/* Attach in a child (attaching is for a fresh process); returns its code
+ * and message. */
+static int h_attach_code(uint64_t timeout_ns, char *err, size_t len)
+{
+	int p[2];
+	CHECK(pipe(p) == 0);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		close(p[0]);
+		char e[256] = "";
+		sluice_flow_t *g = NULL;
+		int rc = sluice_flow_attach(h_name, 0, timeout_ns, &g, e, sizeof(e));
+		if (rc == 0)
+			sluice_flow_destroy(g);
+		CHECK(write(p[1], &rc, sizeof(rc)) == sizeof(rc));
+		CHECK(write(p[1], e, sizeof(e)) == sizeof(e));
+		_exit(0);
+	}
+	close(p[1]);
+	int rc = 1;
+	char e[256];
+	CHECK(read(p[0], &rc, sizeof(rc)) == sizeof(rc));
+	CHECK(read(p[0], e, sizeof(e)) == sizeof(e));
+	close(p[0]);
+	CHECK(test_wait(pid) == 0);
+	snprintf(err, len, "%s", e);
+	return rc;
+}
+
 /* n new clients attach at once (n slots free: all of them taken, the
  * slot a hostile client had among them), and each gets every result of
  * its rounds right, while the creator goes on too. */

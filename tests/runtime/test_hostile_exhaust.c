@@ -131,36 +131,6 @@ static pid_t holder(int go_rd, int go_wr)
 	_exit(0);
 }
 
-/* Attach in a child (attaching is for a fresh process); returns its code
- * and message. */
-static int attach_code(uint64_t timeout_ns, char *err, size_t len)
-{
-	int p[2];
-	CHECK(pipe(p) == 0);
-	pid_t pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		close(p[0]);
-		char e[256] = "";
-		sluice_flow_t *g = NULL;
-		int rc = sluice_flow_attach(h_name, 0, timeout_ns, &g, e, sizeof(e));
-		if (rc == 0)
-			sluice_flow_destroy(g);
-		CHECK(write(p[1], &rc, sizeof(rc)) == sizeof(rc));
-		CHECK(write(p[1], e, sizeof(e)) == sizeof(e));
-		_exit(0);
-	}
-	close(p[1]);
-	int rc = 1;
-	char e[256];
-	CHECK(read(p[0], &rc, sizeof(rc)) == sizeof(rc));
-	CHECK(read(p[0], e, sizeof(e)) == sizeof(e));
-	close(p[0]);
-	CHECK(test_wait(pid) == 0);
-	snprintf(err, len, "%s", e);
-	return rc;
-}
-
 static void blocks_and_table(void)
 {
 	sluice_flow_t *f = h_flow("blocks", 3, one_class);
@@ -189,7 +159,7 @@ static void blocks_and_table(void)
 	CHECK_OK(sluice_task_release(f, pre));
 	/* The table is full too (the creator, the holder, the hog). */
 	char err[256];
-	CHECK_RC(attach_code(10 * SEC, err, sizeof(err)), SLUICE_EUSERS);
+	CHECK_RC(h_attach_code(10 * SEC, err, sizeof(err)), SLUICE_EUSERS);
 	printf("table full: %s\n", err);
 	CHECK(strstr(err, "client table full") != NULL);
 	atomic_store(&R->ack, 1);
@@ -410,14 +380,14 @@ static void descriptors(void)
 	/* Room for the connection, none for the lease's pidfd: refused. */
 	struct rlimit low = {.rlim_cur = limit_for(set, 1), .rlim_max = rl.rlim_max};
 	CHECK(prlimit(sup, RLIMIT_NOFILE, &low, NULL) == 0);
-	int rc = attach_code(10 * SEC, err, sizeof(err));
+	int rc = h_attach_code(10 * SEC, err, sizeof(err));
 	printf("supervisor with 1 descriptor to spare: %s: %s\n", sluice_err_name(rc), err);
 	CHECK(rc == SLUICE_EMFILE && strstr(err, "pidfd_open") != NULL);
 	/* None at all: it cannot accept; accepting pauses, the attach times
 	 * out; the flow serves on. */
 	low.rlim_cur = limit_for(set, 0);
 	CHECK(prlimit(sup, RLIMIT_NOFILE, &low, NULL) == 0);
-	rc = attach_code(1 * SEC, err, sizeof(err));
+	rc = h_attach_code(1 * SEC, err, sizeof(err));
 	printf("supervisor with none to spare: %s: %s\n", sluice_err_name(rc), err);
 	CHECK(rc == SLUICE_ETIMEDOUT);
 	h_good_round(f, 0, &seq);
