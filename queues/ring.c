@@ -606,7 +606,11 @@ uint64_t sluice_ring_count(const sluice_ring_t *r)
 		ck_pr_fence_load();
 		unsigned int p = ck_pr_load_uint(&l->ring.p_tail);
 		unsigned int d = p - c;
-		n += d > r->mask_ ? r->mask_ : d;
+		/* More than a lane holds: consumers and the producer moved
+		 * between our two loads (count it full), or counters someone
+		 * scribbled on, p_tail far ahead or behind (nothing there a
+		 * consumer can take: count it empty). */
+		n += d <= r->mask_ ? d : d - r->mask_ <= r->mask_ + 1 ? r->mask_ : 0;
 	}
 	return n;
 }
@@ -622,6 +626,29 @@ void sluice_ring_producer_stats(const sluice_ring_producer_t *p, sluice_ring_sta
 }
 
 /* ---- lanes -------------------------------------------------------------- */
+
+/* A lane whose counters are impossible (p_tail more than mask ahead of
+ * c_head, or behind it: someone scribbled on shared memory) holds nothing
+ * a consumer can take: every take from it refuses it (-ECORRUPT), every
+ * put fails the same way, for ever. For the lane's one producer of the
+ * moment (a claimer, a producer that met -ECORRUPT, a releaser whose owner
+ * is gone): starts it over, empty, at the consumers' counter, and stores
+ * `producer` (the p_tail the lane should have) otherwise, which mends a
+ * scribbled p_tail. Returns the lane's p_tail now. Consumers take only
+ * from consistent counters (CAS of c_head), so none moves meanwhile. */
+static unsigned int lane_restart(struct sluice_ring_lane *l, unsigned int mask,
+				 unsigned int producer)
+{
+	/* c_head is moved by consumers: ck_pr_load as in ck. */
+	unsigned int consumer = ck_pr_load_uint(&l->ring.c_head);
+	if (producer - consumer > mask)
+		producer = consumer;
+	/* Nothing is published by this store (the lane is empty, or holds
+	 * what it held): no fence. */
+	if (ck_pr_load_uint(&l->ring.p_tail) != producer)
+		ck_pr_store_uint(&l->ring.p_tail, producer);
+	return producer;
+}
 
 int sluice_ring_producer_claim_in(sluice_ring_producer_t *p, const sluice_ring_t *r,
 				  uint32_t owner, uint32_t first, uint32_t count)
@@ -656,7 +683,7 @@ int sluice_ring_producer_claim_in(sluice_ring_producer_t *p, const sluice_ring_t
 		 * last owner's stores before this load); the enqueues keep it
 		 * in the handle and only store it. A first snapshot of c_head:
 		 * lane_put_one re-reads it before trusting a full lane. */
-		p->p_tail_ = ck_pr_load_uint(&l->ring.p_tail);
+		p->p_tail_ = lane_restart(l, r->mask_, ck_pr_load_uint(&l->ring.p_tail));
 		p->c_head_ = ck_pr_load_uint(&l->ring.c_head);
 		p->efd_ = -1;
 		ring_register();
@@ -721,17 +748,53 @@ int sluice_ring_lane_release(const sluice_ring_t *r, uint32_t owner)
 		return SLUICE_EINVAL;
 	int freed = 0;
 	for (uint32_t i = 0; i < r->nlanes_; i++) {
+		struct sluice_ring_lane *l = lane_at(r, i);
 		uint32_t expected = owner;
+		/* Acquire: pairs with the owner's claim; its lane is ours to
+		 * mend while it stays owned (no other producer). */
+		if (sl_load_acquire(&l->owner) != owner)
+			continue;
+		(void)lane_restart(l, r->mask_, ck_pr_load_uint(&l->ring.p_tail));
 		/* Release: pairs with the next claimer's acquire CAS. The dead
 		 * owner's p_tail stores happened before its death, which we
 		 * learnt of through the kernel (waitpid, pidfd). */
-		if (sl_cas_acq_rel(&lane_at(r, i)->owner, &expected, SLUICE_RING_OWNER_NONE))
+		if (sl_cas_acq_rel(&l->owner, &expected, SLUICE_RING_OWNER_NONE))
 			freed++;
 	}
 	/* The dead producer may have published and died before waking. */
 	if (freed)
 		wake_all(ring_hdr(r), -1, NULL);
 	return freed;
+}
+
+int sluice_ring_producer_reset(sluice_ring_producer_t *p)
+{
+	if (p == NULL || p->lane_ == NULL)
+		return SLUICE_EINVAL;
+	struct sluice_ring_lane *l = p->lane_;
+	unsigned int was = p->p_tail_;
+	p->p_tail_ = lane_restart(l, p->mask_, was);
+	p->c_head_ = ck_pr_load_uint(&l->ring.c_head);
+	return p->p_tail_ != was;
+}
+
+int sluice_ring_mend(sluice_ring_t *r)
+{
+	if (r == NULL || r->hdr_ == NULL)
+		return SLUICE_EINVAL;
+	int mended = 0;
+	for (uint32_t i = 0; i < r->nlanes_; i++) {
+		struct sluice_ring_lane *l = lane_at(r, i);
+		unsigned int c = ck_pr_load_uint(&l->ring.c_head);
+		unsigned int p = ck_pr_load_uint(&l->ring.p_tail);
+		if (p - c <= r->mask_)
+			continue;
+		/* We are the only consumer: c_head is ours to store. Nothing
+		 * is taken, so nothing to order. */
+		ck_pr_store_uint(&l->ring.c_head, p);
+		mended++;
+	}
+	return mended;
 }
 
 int64_t sluice_ring_lane_owner(const sluice_ring_t *r, uint32_t lane)
@@ -1412,7 +1475,8 @@ static bool ring_nonempty(const sluice_ring_t *r)
 		struct sluice_ring_lane *l = lane_at(r, i);
 		unsigned int c = ck_pr_load_uint(&l->ring.c_head);
 		unsigned int p = ck_pr_load_uint(&l->ring.p_tail);
-		if (c != p)
+		/* Impossible counters (p - c > mask) hold nothing to take. */
+		if (p - c - 1 < r->mask_)
 			return true;
 	}
 	return false;

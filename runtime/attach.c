@@ -17,6 +17,7 @@
 #include "runtime/control.h"
 #include "runtime/flow_internal.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <sys/pidfd.h>
@@ -74,6 +75,13 @@ int sluice_flow_attach(const char *name, uint32_t flags, uint64_t timeout_ns, sl
 	 * look at after the open (an observer's is closed at once: it holds
 	 * no lease; the pidfd alone says the process is alive). */
 	f->sup_pidfd = pidfd_open(a.supervisor_pid, 0);
+	if (f->sup_pidfd < 0 && (errno == EMFILE || errno == ENFILE)) {
+		rc = -errno;
+		snprintf(err, err ? errlen : 0, "flow '%s': pidfd_open of its supervisor: %s", name,
+			 sluice_strerror(rc));
+		sluice_flow_destroy(f);
+		return rc;
+	}
 	struct pollfd p[2] = {{.fd = f->sup_pidfd, .events = POLLIN},
 			      {.fd = f->ctl_fd, .events = POLLRDHUP}};
 	if (f->sup_pidfd < 0 || poll(p, ro ? 1 : 2, 0) != 0) {

@@ -109,7 +109,7 @@ int sluice__client_init(sluice_flow_t *f, uint32_t slot)
 	if (f->lt == NULL || f->free_slots == NULL)
 		return SLUICE_ENOMEM;
 	for (uint32_t i = 0; i < f->tasks_per_client; i++) {
-		f->lt[i].slot_ = cs->first_task + i;
+		f->lt[i].slot_ = slot * f->tasks_per_client + i; /* our geometry, not the slot's */
 		f->lt[i].payload_block_ = SLUICE_BLOCK_NONE;
 		f->lt[i].result_block_ = SLUICE_BLOCK_NONE;
 		f->lt[i].message = no_message;
@@ -207,8 +207,11 @@ static void fill_result(sluice_flow_t *f, sluice_task_t *t, struct sluice__task_
 static void take_completion(sluice_flow_t *f, const sluice_desc_t *d)
 {
 	struct sluice__client_slot *cs = &f->cslots[f->client];
+	/* Our share from our own geometry: the slot's copy in shared memory
+	 * may have been scribbled on. */
+	const uint32_t first = f->client * f->tasks_per_client;
 	uint32_t slot = d->slot;
-	if (slot - cs->first_task >= cs->ntasks || SLUICE__TASK_ID_SLOT(d->task_id) != slot)
+	if (slot - first >= f->tasks_per_client || SLUICE__TASK_ID_SLOT(d->task_id) != slot)
 		goto drop;
 	struct sluice__task_entry *e = &f->tasks[slot];
 	/* Acquire: pairs with the release CAS that moved the entry to DONE,
@@ -216,7 +219,7 @@ static void take_completion(sluice_flow_t *f, const sluice_desc_t *d)
 	uint64_t w = sl_load_acquire(&e->state);
 	if (w != SLUICE__TW(SLUICE__TS_DONE, f->client, SLUICE__TASK_ID_GEN(d->task_id)))
 		goto drop;
-	sluice_task_t *t = &f->lt[slot - cs->first_task];
+	sluice_task_t *t = &f->lt[slot - first];
 	switch (t->lstate_) {
 	case SLUICE__LT_INFLIGHT:
 		list_unlink(&f->infl_head, &f->infl_tail, t);

@@ -24,6 +24,14 @@
  * cache) are reclaimed and its lanes on the step rings and on its
  * completion ring are released. A slot is granted again only FREE, so the
  * next client starts with its whole share free.
+ *
+ * A client maps the arena read-write and may have scribbled on what is
+ * its own (docs/SECURITY.md): so the share is found from our own copy of
+ * the geometry, never from the slot in shared memory; an entry HELD by a
+ * worker that does not hold it (forged) is freed, not waited for; the
+ * slot table is written back from our copy before every grant and at
+ * release; a health section the client left open is closed; its lanes'
+ * counters are made consistent again as they are released (queues/).
  */
 #define _GNU_SOURCE
 #include <sluice/flow.h>
@@ -34,6 +42,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/pidfd.h>
 #include <unistd.h>
@@ -49,6 +58,10 @@ void sluice__clients_init(struct sluice__clients *T, sluice_flow_t *f)
 		T->opened[c] = false;
 		T->conn[c] = -1;
 		T->pidfd[c] = -1;
+		/* Plain reads: written by create before the supervisor was
+		 * forked; no client can have attached yet. */
+		if (c < f->nclients)
+			T->geom[c] = f->cslots[c];
 	}
 	T->ndraining = 0;
 	T->listening = false;
@@ -111,12 +124,38 @@ void sluice__clients_fini(struct sluice__clients *T)
 		close_lease(T, c);
 }
 
+/* Writes client slot c's geometry back from our copy (a no-op unless a
+ * client scribbled on it). Plain stores: these fields are read only by
+ * sluice__flow_open_arena in a process that attaches, which checks them. */
+static void restore_slot(struct sluice__clients *T, uint32_t c)
+{
+	struct sluice__client_slot *cs = &T->f->cslots[c];
+	const struct sluice__client_slot *g = &T->geom[c];
+	cs->comp_ring_off = g->comp_ring_off;
+	cs->comp_ring_size = g->comp_ring_size;
+	cs->first_task = g->first_task;
+	cs->ntasks = g->ntasks;
+}
+
+/* Takes back slot c, just granted and never handed over. */
+static void ungrant(struct sluice__clients *T, uint32_t c)
+{
+	T->state[c] = SLUICE__CS_FREE;
+	T->pid[c] = 0;
+	/* Relaxed: an observer's snapshot, as in grant. */
+	sl_store_relaxed(&T->f->cslots[c].pid, 0);
+}
+
 /* Answers one valid hello. */
 static void answer(struct sluice__clients *T, const struct sluice__ctl_request *rq, bool accepting)
 {
 	sluice_flow_t *f = T->f;
 	int memfd = sluice_arena_fd(f->arena);
 	uint64_t size = sluice_arena_size(f->arena);
+	/* The newcomer validates the whole slot table: what a client wrote
+	 * over its own slot must not keep others out. */
+	for (uint32_t c = 0; c < f->nclients; c++)
+		restore_slot(T, c);
 	if (rq->flags & SLUICE__CTL_F_READ_ONLY) {
 		int fd = sluice__ctl_server_grant(&T->ctl, rq, SLUICE__CTL_NO_SLOT, memfd, -1, size);
 		if (fd >= 0)
@@ -136,8 +175,20 @@ static void answer(struct sluice__clients *T, const struct sluice__ctl_request *
 		return;
 	}
 	/* The lease is watched two ways: the connection (closed by detach or
-	 * death, unless a child inherited it) and the pidfd (the process). */
+	 * death, unless a child inherited it) and the pidfd (the process).
+	 * The pidfd before the grant: without it we could not watch the
+	 * client, so a supervisor out of descriptors refuses, with a code
+	 * that says so, rather than grant a slot and take it back at once. */
 	int pfd = pidfd_open(rq->peer.pid, 0);
+	if (pfd < 0) {
+		int err = errno;
+		int code = err == EMFILE || err == ENFILE ? -err : SLUICE_EAGAIN;
+		sluice__ctl_server_refuse(&T->ctl, rq, code,
+					  "the supervisor cannot watch the client: pidfd_open: %s",
+					  sluice_strerror(-err));
+		ungrant(T, c);
+		return;
+	}
 	int fd = sluice__ctl_server_grant(&T->ctl, rq, c, memfd, f->client_efds[c], size);
 	T->conn[c] = fd;
 	T->pidfd[c] = pfd;
@@ -219,21 +270,53 @@ static void empty_completions(struct sluice__clients *T, uint32_t c)
 		;
 }
 
+/* Is entry `slot`, whose state word read `w` = HELD(worker, g), really
+ * held by that worker? A worker holds only entries it claimed from the
+ * descriptors of its current batch, which stay in its scratch in[] until
+ * it has concluded all of them: one of them names the slot at generation
+ * g - 1. A HELD word that no live worker's in[] backs was forged (by the
+ * client that owns the entry: shared memory is writable to it). Our own
+ * HELD(supervisor) is never left behind between two of our calls. */
+static bool held_for_real(const sluice_flow_t *f, uint32_t slot, uint64_t w)
+{
+	uint32_t wk = SLUICE__TW_OWNER(w), gen = SLUICE__TW_GEN(w);
+	if (wk >= f->nworkers)
+		return false;
+	const sluice_desc_t *in = sluice__scratch_in(f, wk);
+	uint32_t n = f->steps[sluice__worker_step(f, wk)].batch_size;
+	bool named = false;
+	for (uint32_t i = 0; i < n && !named; i++) {
+		/* A copy: the worker may be writing in[] (a new batch, once
+		 * this entry is no longer held: the second look below tells). */
+		sluice_desc_t d;
+		memcpy(&d, &in[i], sizeof(d));
+		named = d.slot == slot && d.task_id == SLUICE__TASK_ID(gen - 1, slot);
+	}
+	/* Acquire fence: the copies above before the second look; as a
+	 * seqlock reader's. A genuine holder wrote in[] before its claim's
+	 * release CAS, which our first (acquire) load of the word saw. */
+	sl_fence_acquire();
+	/* Still HELD by it at g: in[] cannot have moved on meanwhile. */
+	return named || sl_load_relaxed(&f->tasks[slot].state) != w;
+}
+
 /* One pass over client c's entries; returns how many are still HELD. */
 static uint32_t free_entries(struct sluice__clients *T, uint32_t c)
 {
 	sluice_flow_t *f = T->f;
-	const struct sluice__client_slot *cs = &f->cslots[c];
+	/* Our own geometry: the slot's first_task in shared memory is the
+	 * client's to scribble on. */
+	const uint32_t first = c * f->tasks_per_client;
 	uint32_t held = 0;
 	for (uint32_t i = 0; i < f->tasks_per_client; i++) {
-		struct sluice__task_entry *e = &f->tasks[cs->first_task + i];
+		struct sluice__task_entry *e = &f->tasks[first + i];
 		/* Acquire: pairs with the release CAS of the entry's last
 		 * holder (nothing of the entry is read but the word). */
 		uint64_t w = sl_load_acquire(&e->state);
 		unsigned st = SLUICE__TW_STATE(w);
 		if (st == SLUICE__TS_FREE)
 			continue;
-		if (st == SLUICE__TS_HELD) {
+		if (st == SLUICE__TS_HELD && held_for_real(f, first + i, w)) {
 			/* Relaxed: advisory, as the client's own cancel. */
 			sl_store_relaxed(&e->cancel, 1);
 			held++;
@@ -253,6 +336,12 @@ static void release_slot(struct sluice__clients *T, uint32_t c)
 {
 	sluice_flow_t *f = T->f;
 	uint32_t owner = SLUICE__OWNER_CLIENT(c);
+	restore_slot(T, c);
+	/* We are the slot's health writer until the next client: close a
+	 * section the client left open (killed inside it, or scribbled). */
+	struct sluice__health_client *h = &f->hclients[c];
+	if (sl_load_relaxed(&h->cseq) & 1)
+		sluice__seq_end(&h->cseq);
 	(void)sluice_blocks_reclaim(&f->blocks, owner);
 	for (uint32_t s = 0; s < f->nsteps; s++) {
 		sluice_ring_t r;
@@ -260,6 +349,9 @@ static void release_slot(struct sluice__clients *T, uint32_t c)
 			(void)sluice_ring_lane_release(&r, owner);
 	}
 	(void)sluice_ring_lane_release(&T->comp[c], owner);
+	/* Its consumer counters, which it may have scribbled on: usable by
+	 * the next client (we are the ring's only consumer now). */
+	(void)sluice_ring_mend(&T->comp[c]);
 	sl_store_relaxed(&f->cslots[c].pid, 0);
 	T->pid[c] = 0;
 	T->state[c] = SLUICE__CS_FREE;

@@ -25,6 +25,10 @@ struct sluice__clients {
 	pid_t pid[SLUICE__MAX_CLIENTS];
 	bool opened[SLUICE__MAX_CLIENTS];
 	sluice_ring_t comp[SLUICE__MAX_CLIENTS]; /* consumer handles, to empty a dead client's ring */
+	/* The client slots' geometry as create wrote it (comp_ring_off,
+	 * comp_ring_size, first_task, ntasks), copied at init: what we write
+	 * back over a slot a client scribbled on (docs/SECURITY.md). */
+	struct sluice__client_slot geom[SLUICE__MAX_CLIENTS];
 	uint32_t ndraining;
 	/* The control socket (runtime/control.h), when the flow is listed. */
 	bool listening;

@@ -723,6 +723,19 @@ void sluice__ctl_hello_init(struct sluice__ctl_hello *h, uint32_t flags)
 	h->pid = (int32_t)getpid();
 }
 
+/* After a reply came with its descriptors cut (MSG_CTRUNC): is it because
+ * this process has no descriptor number left (the kernel drops what it
+ * cannot install), rather than a peer sending too many? */
+static bool out_of_fds(int fd)
+{
+	int t = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (t >= 0) {
+		close(t);
+		return false;
+	}
+	return errno == EMFILE;
+}
+
 /* Receives the reply and its descriptors, and checks the message: a grant
  * carries the arena and, unless read-only, the slot's eventfd. Returns 0
  * with *r and the descriptors in fds[0 .. *nfds). */
@@ -756,6 +769,9 @@ static int recv_reply(int fd, uint64_t deadline, struct sluice__ctl_reply *r, in
 	if (n == 0)
 		rc = why(SLUICE_ECONNRESET, msg, msglen,
 			 "the supervisor closed the connection without a reply");
+	else if ((mh.msg_flags & MSG_CTRUNC) && out_of_fds(fd))
+		rc = why(SLUICE_EMFILE, msg, msglen,
+			 "no descriptor free to receive the grant's (RLIMIT_NOFILE)");
 	else if (mh.msg_flags & MSG_CTRUNC)
 		rc = why(SLUICE_EPROTO, msg, msglen, "reply with more than %d descriptors",
 			 MAX_RX_FDS);

@@ -267,14 +267,15 @@ __attribute__((noreturn)) void sluice__worker_exec(sluice_flow_t *f, uint32_t w)
 uint32_t sluice__sweep(sluice_flow_t *f, sluice_ring_producer_t *comp, uint32_t queued_step,
 		       bool all_held, unsigned status, const char *message);
 
-/* For the winner of entry `slot`, just moved by CAS out of HELD(worker,
+/* For the winner of entry `slot`, just moved by CAS out of HELD(holder,
  * held_gen) of a dead worker (or out of HELD(supervisor, held_gen + 1) of
- * a supervisor that died recovering it): undoes what the worker's journal
- * says it began. The desc names the result the task came with again; that
- * block is the client's again; a result block the worker had already
- * handed to the client is the worker's again (its reclaim frees it). A
- * stale or settled journal is left alone. */
-void sluice__settle_held(sluice_flow_t *f, uint32_t slot, uint32_t held_gen);
+ * a supervisor that died recovering it: holder SLUICE__HELD_SUPERVISOR):
+ * undoes what the worker's journal says it began. The desc names the
+ * result the task came with again; that block is the client's again; a
+ * result block the worker had already handed to the client is the
+ * worker's again (its reclaim frees it). A stale or settled journal, or
+ * one naming another worker than the holder, is left alone. */
+void sluice__settle_held(sluice_flow_t *f, uint32_t slot, uint32_t held_gen, uint32_t holder);
 
 /* Queues the completion of entry `slot` (DONE(client) at generation gen,
  * desc and message written) on the client's completion ring through

@@ -190,7 +190,8 @@ struct sluice__flow_hdr {
 	_Atomic int32_t result;  /* start failure code, then stop's result; before state (release) */
 	_Atomic uint64_t start_deadline_ns; /* CLOCK_MONOTONIC; client, before forking */
 	_Atomic uint64_t stop_deadline_ns;  /* CLOCK_MONOTONIC; client, before DRAINING */
-	_Atomic uint64_t lost_completions;  /* supervisor: completions it could not queue */
+	_Atomic uint64_t lost_completions;  /* supervisor, workers: completions that could not be
+					     * queued (a completion ring scribbled on) */
 	_Atomic uint64_t leaked_blocks;     /* client: blocks the audit at stop found leaked */
 	uint64_t _pad2[2];
 	/* Lines 4-7: why start failed; written by the supervisor before

@@ -62,19 +62,26 @@ void sluice__send_completion(sluice_flow_t *f, sluice_ring_producer_t *comp, uin
 	 * dequeue. The ring holds every task of its client, so it has room
 	 * unless shared memory was scribbled on. */
 	int rc = 0;
-	for (int tries = 0; rc <= 0 && tries < 10; tries++)
+	for (int tries = 0; rc <= 0 && tries < 10; tries++) {
 		rc = sluice_ring_enqueue_mpmc(&comp[c], &d, COMPLETION_TRY_NS);
+		if (rc == SLUICE_ECORRUPT) /* the client scribbled on our lane's counters */
+			(void)sluice_ring_producer_reset(&comp[c]);
+	}
 	if (rc <= 0)
 		sl_fetch_add_relaxed(&f->hdr->lost_completions, 1);
 }
 
-void sluice__settle_held(sluice_flow_t *f, uint32_t slot, uint32_t held_gen)
+void sluice__settle_held(sluice_flow_t *f, uint32_t slot, uint32_t held_gen, uint32_t holder)
 {
 	struct sluice__task_entry *e = &f->tasks[slot];
 	/* Plain reads: the journal's writer is dead and we won the entry by
 	 * CAS (acquire), after learning of the death from the kernel. */
 	uint32_t w = e->j_worker;
-	if (held_gen == 0 || e->j_gen != held_gen || w >= f->nworkers)
+	/* A journal naming another worker than the holder was forged (its
+	 * client can write its entries): acting on it would hand that
+	 * worker's blocks, in use, to the client. */
+	if (held_gen == 0 || e->j_gen != held_gen || w >= f->nworkers ||
+	    (holder != SLUICE__HELD_SUPERVISOR && w != holder))
 		return;
 	uint32_t orig = e->j_result_block, orig_len = e->j_result_len, made = e->j_new_block;
 	uint32_t client_owner = SLUICE__OWNER_CLIENT(sluice__slot_client(f, slot));
@@ -121,7 +128,7 @@ uint32_t sluice__sweep(sluice_flow_t *f, sluice_ring_producer_t *comp, uint32_t 
 			continue;
 		if (st == SLUICE__TS_HELD)
 			sluice__settle_held(f, slot,
-					    owner == SLUICE__HELD_SUPERVISOR ? gen - 2 : gen - 1);
+					    owner == SLUICE__HELD_SUPERVISOR ? gen - 2 : gen - 1, owner);
 		sluice_desc_t *d = &e->desc;
 		void *p;
 		uint64_t cap;
@@ -226,7 +233,7 @@ static void take_over_held(struct sluice__recovery *R, uint32_t slot, uint64_t w
 	 * journal are ours from here. */
 	if (!sl_cas_acq_rel(&e->state, &w, mine))
 		return;
-	sluice__settle_held(f, slot, g);
+	sluice__settle_held(f, slot, g, SLUICE__TW_OWNER(w));
 	sluice_desc_t *d = &e->desc;
 	uint32_t c = sluice__slot_client(f, slot);
 	bool overdue = R->hung && d->deadline_ns != 0 && now > d->deadline_ns;

@@ -58,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A forward that finds the next ring full waits in slices of this long,
@@ -66,6 +67,10 @@
 /* A retiring worker looks for the supervisor's go this often while its
  * ring is empty. */
 #define RETIRE_POLL_NS UINT64_C(10000000)
+/* While a lane of our ring (or of one we send on) has impossible
+ * counters (a client scribbled on its own lane: docs/SECURITY.md), its
+ * takes fail at once instead of sleeping: look again this often. */
+#define CORRUPT_NAP_NS 1000000L
 
 sluice__worker_hook_fn sluice__worker_test_hook;
 
@@ -274,8 +279,22 @@ static void conclude(struct worker *W, sluice_item_t *it, uint32_t next, uint64_
 	W->nout++;
 }
 
+static void nap_corrupt(void)
+{
+	struct timespec ts = {0, CORRUPT_NAP_NS};
+	nanosleep(&ts, NULL);
+}
+
 /* Publishes the outgoing descriptors, one bulk enqueue per target, then
- * forgets them. */
+ * forgets them.
+ *
+ * A completion ring holds every task of its client, so our lane there is
+ * never full, and its counters never impossible, unless someone scribbled
+ * on them (its client can: they are its ring's): then the lane is started
+ * over (sluice_ring_producer_reset) and, if that does not make room at
+ * once, the completions are dropped and counted in the flow's
+ * lost_completions. They were that client's: nobody else's task waits on
+ * its ring, and we never wait for it. */
 static void flush(struct worker *W)
 {
 	sluice_flow_t *f = W->f;
@@ -290,21 +309,35 @@ static void flush(struct worker *W)
 		bool to_step = tgt < to_clients;
 		sluice_ring_producer_t *p = to_step ? &W->fwd[tgt / SLUICE__LEVELS][tgt % SLUICE__LEVELS]
 						    : &W->comp[tgt - to_clients];
-		unsigned moved = 0;
+		unsigned moved = 0, resets = 0;
 		while (moved < k) {
 			int rc = sluice_ring_enqueue_bulk_mpmc(p, W->gather + moved, k - moved,
-							       FORWARD_SLICE_NS);
+							       to_step ? FORWARD_SLICE_NS : 0);
 			if (rc > 0) {
 				moved += (unsigned)rc;
 				continue;
 			}
-			/* Full. A completion ring never is (it holds every task of
-			 * its client): keep trying. A step ring is when that step
-			 * is slow; during a stop, leave the rest: their entries are
-			 * QUEUED on no ring, and the supervisor's final sweep
-			 * completes them as stopped. Acquire: pairs with the
-			 * supervisor's release store of STOPPING. */
-			if (to_step && sl_load_acquire(&f->hdr->state) >= SLUICE__FS_STOPPING)
+			if (rc == SLUICE_ECORRUPT) {
+				/* Scribbled on: start our lane over (see above) and
+				 * try again. Still so: completions go, a forward
+				 * waits without spinning. */
+				(void)sluice_ring_producer_reset(p);
+				if (resets++ == 0)
+					continue;
+				if (to_step)
+					nap_corrupt();
+			}
+			if (!to_step) {
+				/* Relaxed: a counter. */
+				sl_fetch_add_relaxed(&f->hdr->lost_completions, k - moved);
+				break;
+			}
+			/* Full: that step is slow. During a stop, leave the rest:
+			 * their entries are QUEUED on no ring, and the
+			 * supervisor's final sweep completes them as stopped.
+			 * Acquire: pairs with the supervisor's release store of
+			 * STOPPING. */
+			if (sl_load_acquire(&f->hdr->state) >= SLUICE__FS_STOPPING)
 				break;
 		}
 	}
@@ -597,6 +630,7 @@ void sluice__worker_main(sluice_flow_t *f, uint32_t wid)
 
 	sluice_ring_intent_t *intent = &W.slot->intent;
 	const uint64_t limit = W.st->max_tasks_per_worker;
+	bool corrupt = false;
 	for (;;) {
 		/* Acquire: pairs with the supervisor's release store of the go
 		 * (after our replacement reported READY). */
@@ -608,8 +642,25 @@ void sluice__worker_main(sluice_flow_t *f, uint32_t wid)
 							     intent, 0);
 		if (n == SLUICE_ETIMEDOUT || n == SLUICE_EINTR)
 			continue;
+		if (n == SLUICE_ECORRUPT) {
+			/* Nothing to take, and a lane whose counters are
+			 * impossible (a client scribbled on its own lane; the
+			 * supervisor mends it once that client is gone). The
+			 * other lanes still serve: look again soon, counting
+			 * the lane once per episode. */
+			if (!corrupt)
+				sluice__health_count(W.h, &W.h->bad_descriptors, 1);
+			corrupt = true;
+			/* Acquire: pairs with the supervisor's release store of
+			 * STOPPING (its pills may not be taken meanwhile). */
+			if (sl_load_acquire(&f->hdr->state) >= SLUICE__FS_STOPPING)
+				break;
+			nap_corrupt();
+			continue;
+		}
 		if (n < 0)
 			break; /* the ring refuses us: nothing more this worker can do */
+		corrupt = false;
 		if ((unsigned)n < W.bs && W.st->batch_timeout_ns > 0) {
 			uint64_t dl = sluice__deadline(sluice__now_ns(), W.st->batch_timeout_ns);
 			bool pill = false;

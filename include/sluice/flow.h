@@ -733,7 +733,8 @@ typedef struct sluice_flow_snapshot {
 	uint64_t submitted;         /* over all clients */
 	uint64_t completed[SLUICE_HEALTH_NSTATUS]; /* handed back, by status */
 	uint64_t in_flight;         /* submitted - completed (0 if a torn client copy disagrees) */
-	uint64_t lost_completions;  /* completions the supervisor could not queue */
+	uint64_t lost_completions;  /* completions that could not be queued (a completion ring
+				     * scribbled on: docs/SECURITY.md) */
 	uint32_t torn;              /* records that were torn (see sluice_worker_health_t) */
 	uint32_t _reserved;
 	sluice_step_health_t *steps;     /* nsteps */

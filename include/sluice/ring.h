@@ -227,6 +227,23 @@ SLUICE_EXTERN int sluice_ring_set_priority(sluice_ring_t *r, uint32_t first_high
  * if the lane was released under it (by sluice_ring_lane_release). */
 SLUICE_EXTERN int sluice_ring_producer_release(sluice_ring_producer_t *p);
 
+/* For a producer whose calls return -ECORRUPT: the lane's counters are
+ * impossible (someone scribbled on the consumers' counter in shared
+ * memory). Starts the lane over, empty, at the consumers' counter; what was
+ * queued on it is lost (consumers refused it anyway). A lane whose
+ * counters are consistent is left as it is (its p_tail rewritten from the
+ * handle's, should someone have scribbled on it). The producer's thread.
+ * Returns 1 when it emptied the lane, 0 when nothing was wrong, -EINVAL.
+ * Claims and sluice_ring_lane_release start such a lane over the same
+ * way, and the consumer side counts it as empty. */
+SLUICE_EXTERN int sluice_ring_producer_reset(sluice_ring_producer_t *p);
+
+/* For the ring's only consumer of the moment (the supervisor taking back
+ * a gone client's completion ring): every lane whose counters are
+ * impossible is emptied (c_head = p_tail), so that the next consumer can
+ * use it. Returns how many lanes it mended, or -EINVAL. */
+SLUICE_EXTERN int sluice_ring_mend(sluice_ring_t *r);
+
 /* For the supervisor, after `owner` died (or otherwise stopped producing
  * for good: it must never touch the ring again): frees every lane `owner`
  * holds. Its published descriptors stay for the consumers; a slot it wrote

@@ -19,3 +19,5 @@ sluice_add_test(NAME test_ring_membarrier SOURCES queues/test_ring_membarrier.c 
                 TIMEOUT 60)
 sluice_add_test(NAME test_ring_intent SOURCES queues/test_ring_intent.c LABELS unit TIMEOUT 30)
 sluice_add_test(NAME test_ring_priority SOURCES queues/test_ring_priority.c LABELS unit TIMEOUT 30)
+# Lanes with impossible counters (scribbled on): refused, then mended.
+sluice_add_test(NAME test_ring_mend SOURCES queues/test_ring_mend.c LABELS unit TIMEOUT 30)

@@ -74,3 +74,13 @@ sluice_add_test(NAME test_control_root SOURCES runtime/test_control.c LABELS uni
 # The supervisor's metrics endpoint; it kills a worker (chaos: run alone).
 sluice_add_test(NAME test_metrics_http SOURCES runtime/test_metrics_http.c LABELS chaos TIMEOUT 60)
 sluice_add_test(NAME test_metrics_render SOURCES runtime/test_metrics_render.c LABELS unit TIMEOUT 30)
+# Hostile clients (docs/SECURITY.md): each a real flow, good clients beside
+# a hostile one that attached like any client.
+sluice_add_test(NAME test_hostile_desc SOURCES runtime/test_hostile_desc.c LABELS chaos TIMEOUT 120)
+sluice_add_test(NAME test_hostile_scribble SOURCES runtime/test_hostile_scribble.c LABELS chaos
+                TIMEOUT 120)
+sluice_add_test(NAME test_hostile_seal SOURCES runtime/test_hostile_seal.c LABELS chaos TIMEOUT 120)
+sluice_add_test(NAME test_hostile_control SOURCES runtime/test_hostile_control.c LABELS chaos
+                TIMEOUT 120)
+sluice_add_test(NAME test_hostile_exhaust SOURCES runtime/test_hostile_exhaust.c LABELS chaos
+                TIMEOUT 120)
