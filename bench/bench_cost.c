@@ -249,8 +249,7 @@ static void report(void)
 	struct bench_table *t = bench_table_new(8, h1);
 	for (unsigned i = 0; t && i < nprocs; i++) {
 		const struct proc *p = &P[i];
-		char v[8][40];
-		snprintf(v[0], 40, "%s", p->role);
+		char v[8][32];
 		snprintf(v[1], 32, p->has_cpu ? "%.3f" : "-", p->cpu_pct);
 		snprintf(v[2], 32, p->has_cpu ? "%.1f" : "-", p->wakeups_per_s);
 		fmt_kib(v[3], 32, p->m.rss);
@@ -258,7 +257,7 @@ static void report(void)
 		fmt_kib(v[5], 32, p->m.priv);
 		fmt_kib(v[6], 32, p->m.arena_rss);
 		fmt_kib(v[7], 32, p->m.arena_priv);
-		const char *row[8] = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
+		const char *row[8] = {p->role, v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
 		bench_table_row(t, row);
 	}
 	if (t)
