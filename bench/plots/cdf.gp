@@ -12,5 +12,11 @@ set ylabel "share of round trips at or below"
 set yrange [0:1.02]
 set grid
 set key bottom right
+# More distinct colours than the default eight (one per series).
+set linetype 9 lc rgb "#8c564b" lw 2
+set linetype 10 lc rgb "#7f7f7f" lw 2
+set linetype 11 lc rgb "#bcbd22" lw 2
+set linetype 12 lc rgb "#17becf" lw 2
+set linetype cycle 12
 plot for [f in files] f using ($1 / 1e9):2 with steps lw 2 \
      title system("sed -n '1s/^# title: //p' ".f)
