@@ -6,10 +6,17 @@ set -euo pipefail
 
 # Build and test: compiler, CMake, ck, liburcu; ASan and UBSan runtimes
 # come with gcc; the TSan build uses clang and its runtime.
+# The bench suite (sluice-bench, which main.sh runs and test_sluice_bench
+# checks): gnuplot-nox draws its plots (without it there are none and the
+# test skips); python3 runs its Python multiprocessing baseline (without it
+# that baseline is skipped); python3-jsonschema lets the test check
+# bench.json with a full draft 2020-12 validator beside its own json_check.
+# None of them is needed to build or to use sluice.
 packages=(
   build-essential cmake pkg-config
   libck-dev liburcu-dev
   clang libclang-rt-14-dev
+  gnuplot-nox python3 python3-jsonschema
 )
 
 missing=()
