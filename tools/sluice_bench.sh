@@ -290,7 +290,7 @@ for suite in $suites; do
 	idx=$((idx + 1))
 	suite_status=ok suite_notes=""
 	: >"$raw/$suite.runs"
-	progress "$suite: starting"
+	if [ $tty = 1 ]; then progress "$suite: starting"; else echo "[$idx/$nsuites] $suite: running"; fi
 	s0=$(now_ms)
 	"suite_$suite"
 	s1=$(now_ms)
