@@ -369,7 +369,7 @@ gpver=null
 [ $have_gnuplot = 1 ] && gpver=$(jstr "$(gnuplot --version 2>&1)")
 cmdline="sluice-bench"
 [ $quick = 1 ] && cmdline="$cmdline --quick"
-cmdline="$cmdline$suites"
+for s in $suites; do cmdline="$cmdline $s"; done
 {
 	printf '{\n"schema": "sluice-bench/1",\n"version": %s,\n"started": %s,\n' \
 		"$(jstr "$version")" "$(jstr "$started")"
