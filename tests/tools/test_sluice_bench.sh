@@ -8,14 +8,19 @@
 # machine mean nothing.
 # Exit 0 pass, 1 fail, 77 skip: only where gnuplot is missing (the JSON is
 # checked all the same; scripts/setup.sh installs gnuplot-nox).
-# usage: test_sluice_bench.sh SLUICE_BENCH JSON_CHECK SCHEMA
+# The committed run (docs/bench/sluice-bench.json, whose figures
+# docs/BENCHMARKS.md quotes) is checked against the schema as well.
+# usage: test_sluice_bench.sh SLUICE_BENCH JSON_CHECK SCHEMA [COMMITTED_JSON]
 set -euo pipefail
-bench=$1 check=$2 schema=$3
+bench=$1 check=$2 schema=$3 committed=${4:-}
 tmp=$(mktemp -d /tmp/sluice-bench-test-XXXXXX)
 keep=0
 trap '[ $keep = 1 ] || rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; keep=1; echo "(output kept in $tmp)"; exit 1; }
 
+if [ -n "$committed" ]; then
+  "$check" "$schema" "$committed" || fail "$committed does not match the schema"
+fi
 "$bench" --list >/dev/null || fail "sluice-bench --list"
 if "$bench" no-such-suite >/dev/null 2>&1; then fail "an unknown suite was accepted"; fi
 

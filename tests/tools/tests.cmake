@@ -10,7 +10,8 @@ if(SLUICE_BUILD_BENCH)
   target_link_libraries(json_check PRIVATE m)
   add_test(NAME test_sluice_bench
     COMMAND ${CMAKE_CURRENT_LIST_DIR}/test_sluice_bench.sh ${PROJECT_BINARY_DIR}/tools/sluice-bench
-            $<TARGET_FILE:json_check> ${PROJECT_SOURCE_DIR}/docs/schema/bench.schema.json)
+            $<TARGET_FILE:json_check> ${PROJECT_SOURCE_DIR}/docs/schema/bench.schema.json
+            ${PROJECT_SOURCE_DIR}/docs/bench/sluice-bench.json)
   math(EXPR _bench_timeout "300 * ${SLUICE_TEST_SLOWDOWN}")
   set_tests_properties(test_sluice_bench PROPERTIES LABELS bench TIMEOUT ${_bench_timeout}
     SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
