@@ -20,6 +20,7 @@
 #        sluice-bench --list
 set -u
 
+# shellcheck disable=SC2034 # the installed copy's paths below start with $here
 here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 # Where the bench programs and this script's data are: set by CMake for the
 # build tree or for the installed tree (relative to $here there).
