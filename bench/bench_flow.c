@@ -58,8 +58,14 @@
  * for information: the exit code is 0 unless something failed (a task not
  * OK, a child crashed, a call failed).
  *
+ * --tests picks some of the four (rtt, lone, tput, sweep): only the flows,
+ * pipelines and processes they use are started. sluice-bench runs them as
+ * its suites "latency" (rtt, lone), "throughput" (tput) and "sweep".
+ *
  * usage: bench_flow [--quick] [--json FILE] [--markdown] [--rounds N]
  *                   [--idle-samples N] [--pin3 spread|free|second]
+ *                   [--tests rtt,lone,tput,sweep] [--metrics FILE]
+ *                   [--plot-dir DIR]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -86,6 +92,7 @@
 #include "bench/common/cpu.h"
 #include "bench/common/hist.h"
 #include "bench/common/json.h"
+#include "bench/common/metrics.h"
 #include "bench/common/proc.h"
 #include "bench/common/table.h"
 
@@ -109,9 +116,14 @@ static const char *const size_names[NSIZES] = {"64 B", "4 KiB", "64 KiB", "1 MiB
 
 enum pin3 { PIN3_SPREAD, PIN3_FREE, PIN3_SECOND }; /* the first is the default */
 
+/* The tests (--tests). */
+enum { T_RTT = 1u << 0, T_LONE = 1u << 1, T_TPUT = 1u << 2, T_SWEEP = 1u << 3, T_ALL = 0xf };
+static const char *const test_names[4] = {"rtt", "lone", "tput", "sweep"}; /* bit order */
+
 struct cfg {
 	bool quick, markdown;
-	const char *json;
+	unsigned tests;                /* T_* */
+	const char *json, *metrics;
 	unsigned rounds;
 	unsigned idle_per_round;
 	uint64_t idle_ns;
@@ -952,8 +964,22 @@ static void rtt_round_ratio(enum rtt_id a, enum rtt_id b, double *med, double *m
 	stats_d(v, n, med, mn, mx);
 }
 
+/* Whether phase ph belongs to a test that was asked for. */
+static bool phase_on(enum phase ph)
+{
+	switch (ph) {
+	case PH_RTT_S: case PH_RTT_FX: case PH_RTT_BUSY_S: case PH_RTT_BUSY_FX: case PH_RTT_U:
+		return C.tests & T_RTT;
+	case PH_TPUT_S: case PH_TPUT_U: return C.tests & T_TPUT;
+	case PH_SWEEP_S: case PH_SWEEP_U: return C.tests & T_SWEEP;
+	default: return false;
+	}
+}
+
 static int run_phase(enum phase ph, unsigned r)
 {
+	if (!phase_on(ph))
+		return 0;
 	switch (ph) {
 	case PH_RTT_S: return rtt_round(s_rtt(&F1, C.rtt_iters, &h_round), RT_S, r);
 	case PH_RTT_FX: fx_rtt(C.rtt_iters, &h_round); return rtt_round(0, RT_FX, r);
@@ -1034,10 +1060,11 @@ static void compute_goals(void)
 	uint64_t ls = median_u64(lone_s, nlone), lf = median_u64(lone_fx, nlone);
 	uint64_t sw_small = bench_hist_quantile(&h_sw_s[0], 0.5);
 	uint64_t sw_big = bench_hist_quantile(&h_sw_s[NSIZES - 1], 0.5);
+	bool tput = rounds_done > 0 && (C.tests & T_TPUT);
 	goals[0] = (struct goal){"throughput with batching (best of batch 8, 64)", "tasks/s", best,
-				 1e6, false, rounds_done > 0};
+				 1e6, false, tput};
 	goals[1] = (struct goal){"throughput without batching (batch 1)", "tasks/s",
-				 tput_med(tput_s, 0), 3e5, false, rounds_done > 0};
+				 tput_med(tput_s, 0), 3e5, false, tput};
 	goals[2] = (struct goal){"steady round trip p50", "ns", (double)rs.p50, 1000, true,
 				 rs.count > 0};
 	goals[3] = (struct goal){"steady round trip p99", "ns", (double)rs.p99, 5000, true,
@@ -1103,10 +1130,13 @@ static void print_report(void)
 	void (*print)(const struct bench_table *, FILE *) =
 		C.markdown ? bench_table_print_markdown : bench_table_print;
 
+	struct bench_table *t;
+	if (!(C.tests & T_RTT))
+		goto lone;
 	printf("\nRound trip under steady load (one task in flight; 64-byte payload):\n\n");
 	static const char *const h1[] = {"pipeline", "samples", "p50", "p90", "p99",
 					 "p99.9", "max", "p50 / floor"};
-	struct bench_table *t = bench_table_new(8, h1);
+	t = bench_table_new(8, h1);
 	rtt_row(t, "sluice 1-step flow, default wait (spin 50 us, then sleep)", &h_rtt_s,
 		&h_rtt_fx);
 	rtt_row(t, "bare futex hand-off, spin 50 us, then sleep (floor)", &h_rtt_fx, &h_rtt_fx);
@@ -1131,6 +1161,9 @@ static void print_report(void)
 	rtt_round_ratio(RT_U, RT_S, &med, &mn, &mx);
 	printf("; sockets / sluice default %.0f (%.0f-%.0f)\n", med, mn, mx);
 
+lone:
+	if (nlone == 0)
+		goto tput;
 	printf("\nA lone task after %.1f s of idleness (%u samples each):\n\n",
 	       (double)C.idle_ns / 1e9, nlone);
 	static const char *const h2[] = {"pipeline", "median", "p25", "p75", "min", "max"};
@@ -1152,6 +1185,9 @@ static void print_report(void)
 	       "max %.2fx\n", lone_ratio_q(0.5), lone_ratio_q(0.25), lone_ratio_q(0.75),
 	       lone_ratio_q(0), lone_ratio_q(1));
 
+tput:
+	if (!(C.tests & T_TPUT))
+		goto sweep;
 	printf("\nThroughput, 1-step no-op flow, %u tasks in flight (tasks/s, median of %u rounds "
 	       "of %.0f ms):\n\n", WINDOW, rounds_done, (double)C.tput_ns / 1e6);
 	static const char *const h3[] = {"batch_size", "sluice", "min", "max", "Unix sockets",
@@ -1175,6 +1211,9 @@ static void print_report(void)
 	print(t, stdout);
 	bench_table_free(t);
 
+sweep:
+	if (!(C.tests & T_SWEEP))
+		goto goals;
 	printf("\nPayload sweep, 3-step no-op pipeline, one task at a time (time per task):\n\n");
 	static const char *const h4[] = {"payload", "sluice p50", "p99", "vs 64 B", "samples",
 					 "Unix sockets p50", "p99", "samples", "sockets / sluice"};
@@ -1200,6 +1239,7 @@ static void print_report(void)
 	print(t, stdout);
 	bench_table_free(t);
 
+goals:
 	printf("\nGoals (informational; ratios are of this run's figures):\n\n");
 	static const char *const h5[] = {"goal", "measured", "target", "verdict"};
 	t = bench_table_new(4, h5);
@@ -1214,8 +1254,8 @@ static void print_report(void)
 			snprintf(tg, sizeof(tg), "%s %.0f %s", g->at_most ? "<=" : ">=", g->target,
 				 g->unit);
 		}
-		row(t, 4, g->what, g->has ? m : "-", tg,
-		    !g->has ? "not measured" : goal_met(g) ? "PASS" : "MISS");
+		if (g->has)
+			row(t, 4, g->what, m, tg, goal_met(g) ? "PASS" : "MISS");
 	}
 	print(t, stdout);
 	bench_table_free(t);
@@ -1265,8 +1305,15 @@ static int write_json(const char *model, int ncpus, const char *kernel, double l
 	bench_json_u64(&j, "throughput_round_ns", C.tput_ns);
 	bench_json_num(&j, "idle_s", (double)C.idle_ns / 1e9);
 	bench_json_str(&j, "pin3", C.pin3 == PIN3_SPREAD ? "spread" : C.pin3 == PIN3_SECOND ? "second" : "free");
+	bench_json_arr_begin(&j, "tests");
+	for (unsigned k = 0; k < 4; k++)
+		if (C.tests & (1u << k))
+			bench_json_str(&j, NULL, test_names[k]);
+	bench_json_arr_end(&j);
 	bench_json_obj_end(&j);
 
+	if (!(C.tests & T_RTT))
+		goto lone;
 	bench_json_obj_begin(&j, "round_trip");
 	json_pct(&j, "sluice_1step", &h_rtt_s);
 	json_pct(&j, "unix_1step", &h_rtt_u);
@@ -1294,6 +1341,9 @@ static int write_json(const char *model, int ncpus, const char *kernel, double l
 	bench_json_obj_end(&j);
 	bench_json_obj_end(&j);
 
+lone:
+	if (!(C.tests & T_LONE))
+		goto tput;
 	bench_json_obj_begin(&j, "lone_after_idle");
 	for (int which = 0; which < 2; which++) {
 		const uint64_t *v = which ? lone_fx : lone_s;
@@ -1316,6 +1366,9 @@ static int write_json(const char *model, int ncpus, const char *kernel, double l
 	bench_json_obj_end(&j);
 	bench_json_obj_end(&j);
 
+tput:
+	if (!(C.tests & T_TPUT))
+		goto sweep;
 	bench_json_arr_begin(&j, "throughput");
 	for (unsigned b = 0; b < NBATCH; b++) {
 		for (int which = 0; which < 2; which++) {
@@ -1332,6 +1385,9 @@ static int write_json(const char *model, int ncpus, const char *kernel, double l
 	}
 	bench_json_arr_end(&j);
 
+sweep:
+	if (!(C.tests & T_SWEEP))
+		goto goals;
 	bench_json_arr_begin(&j, "payload_sweep");
 	for (unsigned i = 0; i < NSIZES; i++) {
 		bench_json_obj_begin(&j, NULL);
@@ -1342,8 +1398,11 @@ static int write_json(const char *model, int ncpus, const char *kernel, double l
 	}
 	bench_json_arr_end(&j);
 
+goals:
 	bench_json_arr_begin(&j, "goals");
 	for (unsigned i = 0; i < NGOALS; i++) {
+		if (!goals[i].has)
+			continue;
 		bench_json_obj_begin(&j, NULL);
 		bench_json_str(&j, "goal", goals[i].what);
 		if (goals[i].has)
@@ -1362,6 +1421,65 @@ static int write_json(const char *model, int ncpus, const char *kernel, double l
 	return fclose(f) == 0 ? 0 : fail("write json", -errno);
 }
 
+/* The figures sluice-bench compares (bench/common/metrics.h) and the plot
+ * data: the round trips' CDFs and the payload sweep. */
+static void write_metrics(void)
+{
+	static const struct bench_hist *const rtt_h[NRTT] = {&h_rtt_s, &h_rtt_fx, &h_rtt_sbusy,
+							     &h_rtt_fxbusy, &h_rtt_u};
+	static const char *const rtt_titles[NRTT] = {
+		"sluice 1-step flow", "bare futex hand-off (floor)",
+		"sluice 1-step flow, busy-poll", "bare hand-off, busy-poll (floor)",
+		"Unix stream sockets, 1 step"};
+	for (unsigned id = 0; id < NRTT && (C.tests & T_RTT); id++) {
+		struct bench_pct p;
+		bench_hist_summary(rtt_h[id], &p);
+		const char *n = rtt_names[id];
+		bench_metric((double)p.p50, "ns", "flow.rtt.%s.p50", n);
+		bench_metric((double)p.p90, "ns", "flow.rtt.%s.p90", n);
+		bench_metric((double)p.p99, "ns", "flow.rtt.%s.p99", n);
+		bench_metric((double)p.p999, "ns", "flow.rtt.%s.p999", n);
+		bench_metric((double)p.max, "ns", "flow.rtt.%s.max", n);
+		char name[64];
+		snprintf(name, sizeof(name), "flow_rtt_%s", n);
+		bench_plot_cdf(name, rtt_titles[id], rtt_h[id]);
+	}
+	if ((C.tests & T_LONE) && nlone > 0) {
+		bench_metric((double)median_u64(lone_s, nlone), "ns", "flow.lone.sluice_1step.median");
+		bench_metric((double)median_u64(lone_fx, nlone), "ns", "flow.lone.futex.median");
+		bench_metric(lone_ratio_q(0.5), "x", "flow.lone.pair_ratio_median");
+	}
+	for (unsigned b = 0; b < NBATCH && (C.tests & T_TPUT); b++) {
+		for (int which = 0; which < 2; which++) {
+			double med, mn, mx;
+			stats_d(which ? tput_u[b] : tput_s[b], rounds_done, &med, &mn, &mx);
+			const char *n = which ? "unix_1step" : "sluice_1step";
+			bench_metric(med, "/s", "flow.tput.%s.b%u.median", n, batches[b]);
+			bench_metric(mn, "/s", "flow.tput.%s.b%u.min", n, batches[b]);
+			bench_metric(mx, "/s", "flow.tput.%s.b%u.max", n, batches[b]);
+		}
+	}
+	if (!(C.tests & T_SWEEP))
+		return;
+	FILE *f = bench_plot_open("flow_sweep", "3-step no-op pipeline, one task at a time");
+	if (f)
+		fprintf(f, "# bytes sluice_p50_ns sluice_p99_ns unix_p50_ns unix_p99_ns\n");
+	for (unsigned i = 0; i < NSIZES; i++) {
+		struct bench_pct ps, pu;
+		bench_hist_summary(&h_sw_s[i], &ps);
+		bench_hist_summary(&h_sw_u[i], &pu);
+		bench_metric((double)ps.p50, "ns", "flow.sweep.sluice_3step.%" PRIu64 ".p50", sizes[i]);
+		bench_metric((double)ps.p99, "ns", "flow.sweep.sluice_3step.%" PRIu64 ".p99", sizes[i]);
+		bench_metric((double)pu.p50, "ns", "flow.sweep.unix_3step.%" PRIu64 ".p50", sizes[i]);
+		bench_metric((double)pu.p99, "ns", "flow.sweep.unix_3step.%" PRIu64 ".p99", sizes[i]);
+		if (f)
+			fprintf(f, "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+				sizes[i], ps.p50, ps.p99, pu.p50, pu.p99);
+	}
+	if (f)
+		fclose(f);
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 static double loadavg(void)
@@ -1376,6 +1494,28 @@ static double loadavg(void)
 	return v;
 }
 
+/* "rtt,sweep" -> T_RTT | T_SWEEP. Returns 0, or -1 for an unknown name or
+ * an empty list. */
+static int parse_tests(const char *s, unsigned *out)
+{
+	unsigned bits = 0;
+	while (*s) {
+		size_t n = strcspn(s, ",");
+		unsigned k;
+		for (k = 0; k < 4; k++)
+			if (strlen(test_names[k]) == n && strncmp(s, test_names[k], n) == 0)
+				break;
+		if (k == 4)
+			return -1;
+		bits |= 1u << k;
+		s += n;
+		if (*s == ',')
+			s++;
+	}
+	*out = bits;
+	return bits ? 0 : -1;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -1386,6 +1526,9 @@ static void usage(FILE *f)
 		"  --rounds N           rounds (default 7, quick 3)\n"
 		"  --idle-samples N     lone-task samples per round (default 2, quick 1)\n"
 		"  --idle-ms N          idleness before a lone task (default 1000)\n"
+		"  --tests LIST         rtt,lone,tput,sweep (default: all)\n"
+		"  --metrics FILE       write the figures for sluice-bench (key, value, unit)\n"
+		"  --plot-dir DIR       write plot data there (CDFs, payload sweep), for gnuplot\n"
 		"  --pin3 MODE          3-step pipelines: spread (default: steps 0 and 2 on\n"
 		"                       the second CPU, step 1 on the first), free (any\n"
 		"                       CPU), second (all on the second CPU)\n");
@@ -1393,7 +1536,8 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	enum { O_QUICK = 256, O_JSON, O_MD, O_ROUNDS, O_IDLE_N, O_IDLE_MS, O_PIN3, O_HELP };
+	enum { O_QUICK = 256, O_JSON, O_MD, O_ROUNDS, O_IDLE_N, O_IDLE_MS, O_PIN3, O_TESTS,
+	       O_METRICS, O_PLOT_DIR, O_HELP };
 	static const struct option opts[] = {
 		{"quick", no_argument, NULL, O_QUICK},
 		{"json", required_argument, NULL, O_JSON},
@@ -1402,11 +1546,15 @@ int main(int argc, char **argv)
 		{"idle-samples", required_argument, NULL, O_IDLE_N},
 		{"idle-ms", required_argument, NULL, O_IDLE_MS},
 		{"pin3", required_argument, NULL, O_PIN3},
+		{"tests", required_argument, NULL, O_TESTS},
+		{"metrics", required_argument, NULL, O_METRICS},
+		{"plot-dir", required_argument, NULL, O_PLOT_DIR},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
 	long rounds = 0, idle_n = -1, idle_ms = 1000;
 	int o;
+	C.tests = T_ALL;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		char *end = NULL;
 		switch (o) {
@@ -1438,6 +1586,12 @@ int main(int argc, char **argv)
 			else
 				goto bad;
 			break;
+		case O_TESTS:
+			if (parse_tests(optarg, &C.tests) != 0)
+				goto bad;
+			break;
+		case O_METRICS: C.metrics = optarg; break;
+		case O_PLOT_DIR: bench_plot_dir(optarg); break;
 		case O_HELP: usage(stdout); return 0;
 		default: goto bad;
 		}
@@ -1503,36 +1657,46 @@ int main(int argc, char **argv)
 	/* Flows first: their supervisors fork before anything else exists,
 	 * with this process's whole CPU set. */
 	int failed = 0;
-	if (sflow_start(&F1, 1, 1, 0, WINDOW, 0) != 0)
+	bool rtt = C.tests & T_RTT, lone = C.tests & T_LONE, tput = C.tests & T_TPUT,
+	     sweep = C.tests & T_SWEEP;
+	if ((rtt || lone) && sflow_start(&F1, 1, 1, 0, WINDOW, 0) != 0)
 		return 1;
-	for (unsigned b = 0; b < NBATCH && !failed; b++)
+	for (unsigned b = 0; b < NBATCH && !failed && tput; b++)
 		failed = sflow_start(&Fb[b], 1, batches[b], 0, WINDOW, 0) != 0;
 	/* 256 MiB of blocks: the default geometry then has a 64 MiB class. */
-	if (!failed)
+	if (!failed && sweep)
 		failed = sflow_start(&F3, 3, 1, 256ull << 20, 64, 0) != 0;
 
 	/* Then every socket, then the processes that use them. */
 	fx = bench_shm_map(sizeof(*fx));
-	u_src = malloc(MAX_PAYLOAD);
-	u_dst = malloc(MAX_PAYLOAD);
+	size_t ubytes = sweep ? MAX_PAYLOAD : MSG;
+	u_src = malloc(ubytes);
+	u_dst = malloc(ubytes);
 	if (!fx || !u_src || !u_dst) {
 		fprintf(stderr, "bench_flow: out of memory\n");
 		failed = 1;
 	} else {
-		memset(u_src, 0x5a, MAX_PAYLOAD);
-		memset(u_dst, 0, MAX_PAYLOAD);
+		memset(u_src, 0x5a, ubytes);
+		memset(u_dst, 0, ubytes);
 	}
-	if (!failed)
-		failed = spipe_make(&U1, 1, 0) != 0 || spipe_make(&U3, 3, 0) != 0;
-	for (unsigned b = 0; b < NBATCH && !failed; b++)
+	if (!failed && rtt)
+		failed = spipe_make(&U1, 1, 0) != 0;
+	if (!failed && sweep)
+		failed = spipe_make(&U3, 3, 0) != 0;
+	for (unsigned b = 0; b < NBATCH && !failed && tput; b++)
 		failed = spipe_make(&Ub[b], 1, batches[b]) != 0;
 	pid_t fx_pid = -1;
 	if (!failed) {
-		failed = spipe_spawn(&U1) != 0 || spipe_spawn(&U3) != 0;
-		for (unsigned b = 0; b < NBATCH && !failed; b++)
+		if (rtt)
+			failed = spipe_spawn(&U1) != 0;
+		if (!failed && sweep)
+			failed = spipe_spawn(&U3) != 0;
+		for (unsigned b = 0; b < NBATCH && !failed && tput; b++)
 			failed = spipe_spawn(&Ub[b]) != 0;
-		fx_pid = bench_spawn(C.cpu[1], fx_server, NULL);
-		failed |= fx_pid < 0;
+		if (!failed && (rtt || lone)) {
+			fx_pid = bench_spawn(C.cpu[1], fx_server, NULL);
+			failed |= fx_pid < 0;
+		}
 	}
 	/* The parent keeps only the client's ends, so that a step's exit
 	 * reaches the client as EOF. */
@@ -1557,7 +1721,7 @@ int main(int argc, char **argv)
 			enum phase ph = r % 2 ? (enum phase)(NPHASES - 1 - k) : (enum phase)k;
 			failed = run_phase(ph, r) != 0;
 		}
-		for (unsigned i = 0; i < C.idle_per_round && !failed; i++)
+		for (unsigned i = 0; i < C.idle_per_round && !failed && lone; i++)
 			failed = run_lone() != 0;
 		if (!failed)
 			rounds_done++;
@@ -1596,6 +1760,13 @@ int main(int argc, char **argv)
 		compute_goals();
 		print_report();
 		if (C.json && write_json(model, nproc, kernel, load0, load1, steal_pct) != 0)
+			failed = 1;
+		if (bench_metrics_open(C.metrics) != 0) {
+			fprintf(stderr, "bench_flow: %s: cannot write\n", C.metrics);
+			failed = 1;
+		}
+		write_metrics();
+		if (bench_metrics_close() != 0)
 			failed = 1;
 	}
 	if (failed)

@@ -63,6 +63,7 @@
 #include "bench/common/cpu.h"
 #include "bench/common/hist.h"
 #include "bench/common/json.h"
+#include "bench/common/metrics.h"
 #include "bench/common/table.h"
 
 #define MSEC UINT64_C(1000000)
@@ -77,7 +78,7 @@
 
 struct cfg {
 	bool quick, markdown;
-	const char *json, *log;
+	const char *json, *log, *metrics;
 	unsigned kills, rounds;
 	uint64_t round_ns;
 	char command[512];
@@ -417,13 +418,15 @@ static void lat_row(struct bench_table *t, const char *name, const struct bench_
 {
 	struct bench_pct p;
 	bench_hist_summary(h, &p);
-	char v[5][32];
+	char v[7][32];
 	snprintf(v[0], 32, "%" PRIu64, p.count);
-	fmt_ns(v[1], 32, p.p50);
-	fmt_ns(v[2], 32, p.p99);
-	fmt_ns(v[3], 32, p.max);
-	fmt_ns(v[4], 32, p.min);
-	row(t, 6, name, v[0], v[4], v[1], v[2], v[3]);
+	fmt_ns(v[1], 32, p.min);
+	fmt_ns(v[2], 32, p.p50);
+	fmt_ns(v[3], 32, p.p90);
+	fmt_ns(v[4], 32, p.p99);
+	fmt_ns(v[5], 32, p.p999);
+	fmt_ns(v[6], 32, p.max);
+	row(t, 8, name, v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
 }
 
 static void print_report(void)
@@ -431,8 +434,8 @@ static void print_report(void)
 	void (*print)(const struct bench_table *, FILE *) =
 		C.markdown ? bench_table_print_markdown : bench_table_print;
 	printf("\nRestart latency, from the kill (SIGKILL of an idle worker; restart delay 1 ns):\n\n");
-	static const char *const h1[] = {"to", "kills", "min", "p50", "p99", "max"};
-	struct bench_table *t = bench_table_new(6, h1);
+	static const char *const h1[] = {"to", "kills", "min", "p50", "p90", "p99", "p99.9", "max"};
+	struct bench_table *t = bench_table_new(8, h1);
 	lat_row(t, "death noticed (supervisor begins to reap)", &h_noticed);
 	lat_row(t, "replacement forked", &h_forked);
 	lat_row(t, "replacement ready", &h_ready);
@@ -481,6 +484,7 @@ static void json_pct(struct bench_json *j, const char *key, const struct bench_h
 	bench_json_u64(j, "p50_ns", p.p50);
 	bench_json_u64(j, "p90_ns", p.p90);
 	bench_json_u64(j, "p99_ns", p.p99);
+	bench_json_u64(j, "p999_ns", p.p999);
 	bench_json_u64(j, "max_ns", p.max);
 	bench_json_num(j, "mean_ns", p.mean);
 	bench_json_obj_end(j);
@@ -577,12 +581,45 @@ goals:
 	return fclose(f) == 0 ? 0 : fail("write json", -errno);
 }
 
+/* The figures sluice-bench compares (bench/common/metrics.h). */
+static void write_metrics(void)
+{
+	static const char *const names[3] = {"noticed", "forked", "ready"};
+	const struct bench_hist *h[3] = {&h_noticed, &h_forked, &h_ready};
+	for (unsigned i = 0; i < 3; i++) {
+		struct bench_pct p;
+		bench_hist_summary(h[i], &p);
+		bench_metric((double)p.p50, "ns", "restart.%s.p50", names[i]);
+		bench_metric((double)p.p90, "ns", "restart.%s.p90", names[i]);
+		bench_metric((double)p.p99, "ns", "restart.%s.p99", names[i]);
+		bench_metric((double)p.p999, "ns", "restart.%s.p999", names[i]);
+		bench_metric((double)p.max, "ns", "restart.%s.max", names[i]);
+	}
+	if (C.rounds == 0)
+		return;
+	double qmin = R[0].quiet_tps, qmax = qmin, kmin = R[0].kill_tps, kmax = kmin;
+	for (unsigned r = 1; r < C.rounds; r++) {
+		qmin = R[r].quiet_tps < qmin ? R[r].quiet_tps : qmin;
+		qmax = R[r].quiet_tps > qmax ? R[r].quiet_tps : qmax;
+		kmin = R[r].kill_tps < kmin ? R[r].kill_tps : kmin;
+		kmax = R[r].kill_tps > kmax ? R[r].kill_tps : kmax;
+	}
+	bench_metric(quiet_med, "/s", "restart.chaos.quiet_median");
+	bench_metric(qmin, "/s", "restart.chaos.quiet_min");
+	bench_metric(qmax, "/s", "restart.chaos.quiet_max");
+	bench_metric(kill_med, "/s", "restart.chaos.kill_median");
+	bench_metric(kmin, "/s", "restart.chaos.kill_min");
+	bench_metric(kmax, "/s", "restart.chaos.kill_max");
+	bench_metric(ratio_med, "x", "restart.chaos.ratio_median");
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bench_restart [options]\n"
 		   "  --quick         short run (under ~15 s)\n"
 		   "  --json FILE     write the results as JSON\n"
 		   "  --markdown      print the tables as Markdown\n"
+		   "  --metrics FILE  write the figures for sluice-bench (key, value, unit)\n"
 		   "  --kills N       restart-latency kills (default 400, quick 100)\n"
 		   "  --rounds N      chaos rounds (default 5, quick 3; 0: latency only)\n"
 		   "  --round-ms N    each flow's time per round (default 2000, quick 1000)\n"
@@ -591,7 +628,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	enum { O_QUICK = 256, O_JSON, O_MD, O_KILLS, O_ROUNDS, O_ROUND_MS, O_LOG, O_HELP };
+	enum { O_QUICK = 256, O_JSON, O_MD, O_KILLS, O_ROUNDS, O_ROUND_MS, O_LOG, O_METRICS, O_HELP };
 	static const struct option opts[] = {
 		{"quick", no_argument, NULL, O_QUICK},
 		{"json", required_argument, NULL, O_JSON},
@@ -600,6 +637,7 @@ int main(int argc, char **argv)
 		{"rounds", required_argument, NULL, O_ROUNDS},
 		{"round-ms", required_argument, NULL, O_ROUND_MS},
 		{"log", required_argument, NULL, O_LOG},
+		{"metrics", required_argument, NULL, O_METRICS},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -612,6 +650,7 @@ int main(int argc, char **argv)
 		case O_JSON: C.json = optarg; break;
 		case O_MD: C.markdown = true; break;
 		case O_LOG: C.log = optarg; break;
+		case O_METRICS: C.metrics = optarg; break;
 		case O_KILLS:
 			kills = strtol(optarg, &end, 10);
 			if (*end || kills < 1 || kills > 100000)
@@ -660,7 +699,12 @@ int main(int argc, char **argv)
 	       restarts_seen, load0, load1);
 	if (C.json && write_json(load0, load1) != 0)
 		return 1;
-	return 0;
+	if (bench_metrics_open(C.metrics) != 0) {
+		fprintf(stderr, "bench_restart: %s: cannot write\n", C.metrics);
+		return 1;
+	}
+	write_metrics();
+	return bench_metrics_close() == 0 ? 0 : 1;
 bad:
 	usage(stderr);
 	return 2;

@@ -1,6 +1,9 @@
 /* The ring benchmark: sluice's descriptor rings against their baselines,
  * measured in one run between real processes, one pinned to each CPU,
- * sharing memfd mappings, moving 64-byte descriptors.
+ * sharing memfd mappings, moving 64-byte descriptors. The baselines: raw
+ * ck_ring (the ceiling), a bare futex hand-off (the floor for sleeping
+ * transports), pipes, Unix stream and seqpacket sockets, POSIX message
+ * queues, and a mutex + condvar queue in shared memory.
  *
  * For each transport:
  *   - throughput: one producer streams descriptors to one consumer for a
@@ -31,6 +34,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <mqueue.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -50,6 +54,7 @@
 #include "bench/common/cpu.h"
 #include "bench/common/hist.h"
 #include "bench/common/json.h"
+#include "bench/common/metrics.h"
 #include "bench/common/proc.h"
 #include "bench/common/table.h"
 
@@ -85,6 +90,7 @@ struct cfg {
 	unsigned tests;      /* TEST_* */
 	const char *only;    /* comma-separated transport names, or NULL */
 	const char *json;    /* output path, or NULL */
+	const char *metrics; /* figures file for sluice-bench, or NULL */
 	bool quick;
 	bool markdown;
 	bool verbose;        /* print every round's figures */
@@ -328,6 +334,110 @@ static int mq_recv_(void *p, sluice_desc_t *d)
 		if (errno != EINTR)
 			return -errno;
 	}
+}
+
+/* --- mutex + condvar queue in shared memory ---------------------------
+ *
+ * What a programmer without lock-free rings would write: a bounded circular
+ * buffer of descriptors guarded by one process-shared pthread mutex, with a
+ * condition variable for "not empty" and one for "not full". A sender
+ * waits while the buffer is full, copies the descriptor in and signals
+ * "not empty"; a receiver mirrors it. glibc's pthread_cond_signal makes no
+ * system call when nobody waits. Any number of producers and consumers. */
+
+struct mc_shm {
+	pthread_mutex_t lock;
+	pthread_cond_t not_empty;
+	pthread_cond_t not_full;
+	uint64_t head; /* next slot to read; under lock */
+	uint64_t tail; /* next slot to write; under lock */
+	sluice_desc_t buf[];
+};
+
+struct mc_chan {
+	struct mc_shm *shm;
+	size_t len;
+	uint64_t cap;
+};
+
+static int mc_setup(const struct transport *t, const struct cfg *c, unsigned nprod,
+		    unsigned ncons, void **out)
+{
+	struct mc_chan *ch = calloc(1, sizeof(*ch));
+	if (!ch)
+		return -ENOMEM;
+	ch->cap = c->ring_size;
+	ch->len = sizeof(struct mc_shm) + (size_t)ch->cap * sizeof(sluice_desc_t);
+	ch->shm = bench_shm_map(ch->len);
+	if (!ch->shm) {
+		free(ch);
+		return -ENOMEM;
+	}
+	pthread_mutexattr_t ma;
+	pthread_condattr_t ca;
+	int rc = pthread_mutexattr_init(&ma);
+	if (rc == 0)
+		rc = pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+	if (rc == 0)
+		rc = pthread_mutex_init(&ch->shm->lock, &ma);
+	if (rc == 0)
+		rc = pthread_condattr_init(&ca);
+	if (rc == 0)
+		rc = pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
+	if (rc == 0)
+		rc = pthread_cond_init(&ch->shm->not_empty, &ca);
+	if (rc == 0)
+		rc = pthread_cond_init(&ch->shm->not_full, &ca);
+	if (rc != 0) {
+		bench_shm_unmap(ch->shm, ch->len);
+		free(ch);
+		return -rc;
+	}
+	*out = ch;
+	return 0;
+}
+
+static void mc_teardown(void *p)
+{
+	struct mc_chan *ch = p;
+	bench_shm_unmap(ch->shm, ch->len);
+	free(ch);
+}
+
+static int mc_send(void *p, const sluice_desc_t *d)
+{
+	struct mc_chan *ch = p;
+	struct mc_shm *s = ch->shm;
+	int rc = pthread_mutex_lock(&s->lock);
+	while (rc == 0 && s->tail - s->head == ch->cap)
+		rc = pthread_cond_wait(&s->not_full, &s->lock);
+	if (rc != 0) {
+		pthread_mutex_unlock(&s->lock);
+		return -rc;
+	}
+	s->buf[s->tail % ch->cap] = *d;
+	s->tail++;
+	pthread_cond_signal(&s->not_empty);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static int mc_recv(void *p, sluice_desc_t *d)
+{
+	struct mc_chan *ch = p;
+	struct mc_shm *s = ch->shm;
+	int rc = pthread_mutex_lock(&s->lock);
+	while (rc == 0 && s->tail == s->head)
+		rc = pthread_cond_wait(&s->not_empty, &s->lock);
+	if (rc != 0) {
+		pthread_mutex_unlock(&s->lock);
+		return -rc;
+	}
+	*d = s->buf[s->head % ch->cap];
+	s->head++;
+	pthread_cond_signal(&s->not_full);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }
 
 /* --- bare futex hand-off: the floor for sleeping transports ----------
@@ -620,6 +730,8 @@ static const struct transport transports[] = {
 	 fd_setup, NULL, fd_send, fd_recv, fd_teardown},
 	{"posix-mq", "POSIX message queue", 0, 0,
 	 mq_setup, NULL, mq_send_, mq_recv_, mq_teardown},
+	{"mutex-condvar", "mutex + condvar queue in shared memory", CAP_MULTI, 0,
+	 mc_setup, NULL, mc_send, mc_recv, mc_teardown},
 };
 
 #define NTRANSPORTS (sizeof(transports) / sizeof(transports[0]))
@@ -1466,6 +1578,42 @@ static int write_json(const struct cfg *c)
 	return rc;
 }
 
+/* The figures sluice-bench compares (bench/common/metrics.h), and the
+ * round trips' CDFs. */
+static void write_metrics(void)
+{
+	for (unsigned i = 0; i < nall; i++) {
+		const struct result *r = &results[i];
+		if (!r->t || r->failed)
+			continue;
+		const char *n = r->t->name;
+		if (r->has_tput) {
+			bench_metric(r->tput_med, "/s", "rings.%s.tput_median", n);
+			bench_metric(r->tput_min, "/s", "rings.%s.tput_min", n);
+			bench_metric(r->tput_max, "/s", "rings.%s.tput_max", n);
+		}
+		if (r->has_rtt) {
+			bench_metric((double)r->rtt.p50, "ns", "rings.%s.rtt_p50", n);
+			bench_metric((double)r->rtt.p90, "ns", "rings.%s.rtt_p90", n);
+			bench_metric((double)r->rtt.p99, "ns", "rings.%s.rtt_p99", n);
+			bench_metric((double)r->rtt.p999, "ns", "rings.%s.rtt_p999", n);
+			bench_metric((double)r->rtt.max, "ns", "rings.%s.rtt_max", n);
+			char name[64];
+			snprintf(name, sizeof(name), "rings_rtt_%s", n);
+			bench_plot_cdf(name, r->t->what, &r->hist);
+		}
+		if (r->has_mpmc) {
+			bench_metric(r->mpmc_med, "/s", "rings.%s.mpmc_median", n);
+			bench_metric(r->mpmc_min, "/s", "rings.%s.mpmc_min", n);
+			bench_metric(r->mpmc_max, "/s", "rings.%s.mpmc_max", n);
+		}
+		if (r->has_idle) {
+			bench_metric(r->idle_cons_pct, "%", "rings.%s.idle_worker_pct", n);
+			bench_metric(r->idle_client_pct, "%", "rings.%s.idle_client_pct", n);
+		}
+	}
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -1480,6 +1628,8 @@ static void usage(FILE *f)
 		"  --spin-us US        spin before sleeping, spin-then-sleep modes (default 50)\n"
 		"  --ring-size N       ring slots, a power of two (default 1024)\n"
 		"  --json FILE         write the results as JSON\n"
+		"  --metrics FILE      write the figures for sluice-bench (key, value, unit)\n"
+		"  --plot-dir DIR      write the round trips' CDFs there, for gnuplot\n"
 		"  --markdown          print the tables as Markdown\n"
 		"  --list              list the transports\n"
 		"  --verbose           print each round's figures\n");
@@ -1523,7 +1673,8 @@ static int parse_tests(const char *s, unsigned *out)
 int main(int argc, char **argv)
 {
 	enum { O_QUICK = 256, O_ONLY, O_TESTS, O_ROUNDS, O_ROUND_MS, O_WARMUP_MS, O_IDLE_S,
-	       O_SPIN_US, O_RING, O_JSON, O_MD, O_LIST, O_VERBOSE, O_HELP };
+	       O_SPIN_US, O_RING, O_JSON, O_METRICS, O_PLOT_DIR, O_MD, O_LIST, O_VERBOSE,
+	       O_HELP };
 	static const struct option opts[] = {
 		{"quick", no_argument, NULL, O_QUICK},
 		{"only", required_argument, NULL, O_ONLY},
@@ -1535,6 +1686,8 @@ int main(int argc, char **argv)
 		{"spin-us", required_argument, NULL, O_SPIN_US},
 		{"ring-size", required_argument, NULL, O_RING},
 		{"json", required_argument, NULL, O_JSON},
+		{"metrics", required_argument, NULL, O_METRICS},
+		{"plot-dir", required_argument, NULL, O_PLOT_DIR},
 		{"markdown", no_argument, NULL, O_MD},
 		{"list", no_argument, NULL, O_LIST},
 		{"verbose", no_argument, NULL, O_VERBOSE},
@@ -1583,6 +1736,8 @@ int main(int argc, char **argv)
 			c.ring_size = (unsigned)v;
 			break;
 		case O_JSON: c.json = optarg; break;
+		case O_METRICS: c.metrics = optarg; break;
+		case O_PLOT_DIR: bench_plot_dir(optarg); break;
 		case O_MD: c.markdown = true; break;
 		case O_LIST: list = true; break;
 		case O_VERBOSE: c.verbose = true; break;
@@ -1698,6 +1853,15 @@ int main(int argc, char **argv)
 	print_tables(&c);
 	if (c.json && write_json(&c) != 0)
 		failed = 1;
+	if (c.metrics) {
+		if (bench_metrics_open(c.metrics) != 0) {
+			fprintf(stderr, "%s: %s\n", c.metrics, strerror(errno));
+			failed = 1;
+		}
+		write_metrics();
+		if (bench_metrics_close() != 0)
+			failed = 1;
+	}
 	return failed ? 1 : 0;
 bad:
 	usage(stderr);

@@ -11,10 +11,5 @@ echo
 echo "== example: a three-step flow (decode, normalise, checksum) on text blocks =="
 ./build/examples/pipeline
 echo
-echo "== bench summary (quick; figures are ratios within this run) =="
-for b in bench_alloc bench_rings bench_flow; do
-  if [ -x "build/bench/$b" ]; then
-    "build/bench/$b" --quick
-    echo
-  fi
-done
+echo "== bench suite, quick (sluice-bench --quick; figures are ratios within this run) =="
+./build/tools/sluice-bench --quick --out build/sluice-bench-quick

@@ -11,11 +11,17 @@ set -euo pipefail
 # tests use promtool (in Debian's package prometheus; the service it ships
 # is not needed or started by the tests) to check the Prometheus output,
 # and tmux to drive the live view in a terminal.
+# The bench suite (sluice-bench, which main.sh runs and test_sluice_bench
+# checks): gnuplot-nox draws its plots (without it there are none and the
+# test skips); python3 runs its Python multiprocessing baseline (without it
+# that baseline is skipped); python3-jsonschema lets the test check
+# bench.json with a full draft 2020-12 validator beside its own json_check.
+# None of them is needed to build or to use sluice.
 packages=(
   build-essential cmake pkg-config
   libck-dev liburcu-dev
   clang libclang-rt-14-dev
-  prometheus tmux
+  prometheus tmux gnuplot-nox python3 python3-jsonschema
 )
 # Bench only: wrk drives the HTTP example (scripts/bench_http.sh asks for
 # it). The test path does not install it: no test needs it.

@@ -73,3 +73,22 @@ void bench_hist_summary(const struct bench_hist *h, struct bench_pct *out)
 	out->p999 = bench_hist_quantile(h, 0.999);
 	out->mean = h->count ? (double)h->sum / (double)h->count : 0.0;
 }
+
+void bench_hist_write_cdf(const struct bench_hist *h, FILE *f)
+{
+	if (h->count == 0)
+		return;
+	fprintf(f, "%llu 0\n", (unsigned long long)h->min);
+	uint64_t seen = 0;
+	for (unsigned i = 0; i < BENCH_HIST_BUCKETS && seen < h->count; i++) {
+		if (h->bucket[i] == 0)
+			continue;
+		seen += h->bucket[i];
+		uint64_t low, width;
+		bucket_range(i, &low, &width);
+		uint64_t top = low + width - 1;
+		if (top > h->max)
+			top = h->max;
+		fprintf(f, "%llu %.6f\n", (unsigned long long)top, (double)seen / (double)h->count);
+	}
+}

@@ -11,6 +11,7 @@
 #define SLUICE_BENCH_HIST_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #define BENCH_HIST_SUB_BITS 5
 #define BENCH_HIST_SUB (1u << BENCH_HIST_SUB_BITS)
@@ -60,5 +61,10 @@ struct bench_pct {
 };
 
 void bench_hist_summary(const struct bench_hist *h, struct bench_pct *out);
+
+/* Writes the histogram as a CDF to f: for each non-empty bucket, its upper
+ * end (clamped to max) and the share of samples at or below it, "%llu %.6f"
+ * per line, ascending; one "min 0" line first. Nothing when empty. */
+void bench_hist_write_cdf(const struct bench_hist *h, FILE *f);
 
 #endif

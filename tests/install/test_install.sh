@@ -20,6 +20,20 @@ libdir=$(ls -d "$tmp"/prefix/lib*/ | head -n1)
 [ -f "$libdir/libsluice.a" ] || fail "static library not installed"
 ls "$libdir"/libsluice.so.0 >/dev/null || fail "SOVERSION link missing"
 
+# sluice-bench, with the bench programs in libexec/sluice and its data in
+# share/sluice/bench, found relative to itself: one short suite through
+# the installed copy.
+if [ -x "$build/tools/sluice-bench" ]; then
+  [ -x "$tmp/prefix/bin/sluice-bench" ] || fail "sluice-bench not installed"
+  for p in bench_rings bench_flow bench_scale bench_restart bench_cost; do
+    [ -x "$tmp/prefix/libexec/sluice/$p" ] || fail "libexec/sluice/$p not installed"
+  done
+  "$tmp/prefix/bin/sluice-bench" --quick --no-plots --out "$tmp/bench" restart \
+    >"$tmp/bench.log" 2>&1 || { cat "$tmp/bench.log"; fail "installed sluice-bench"; }
+  grep -q '"name": "restart", "title": "[^"]*", "status": "ok"' "$tmp/bench/bench.json" \
+    || fail "installed sluice-bench: restart suite not ok"
+fi
+
 # Only the public API is exported from the shared library. (The symbol
 # list is captured first: `nm | grep -q` under pipefail fails whenever grep
 # quits before nm has written everything, SIGPIPE.)
