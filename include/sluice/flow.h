@@ -507,7 +507,8 @@ SLUICE_EXTERN int sluice_task_read_fd_exact(sluice_flow_t *f, sluice_task_t *t, 
  * result. Returns 0; SLUICE_ETIMEDOUT (the task stays allocated, submit it
  * again or release it); SLUICE_ESTOPPED when the flow is not running;
  * SLUICE_ESUPERVISOR once this client knows that the flow's supervisor died
- * (a submit checks at most every 10 ms, and while it waits for room);
+ * (a submit checks at most every 10 ms, after publishing: tasks it published
+ * then are in flight, and wait returns it for them; and while it waits for room);
  * SLUICE_EINVAL for a task not freshly allocated or payload_len >
  * payload_cap. Client's thread. */
 SLUICE_EXTERN int sluice_task_submit(sluice_flow_t *f, sluice_task_t *t, uint64_t timeout_ns);
