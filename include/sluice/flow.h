@@ -12,8 +12,9 @@
  *
  * Processes:
  *   client      the process that calls sluice_flow_create and _start; it
- *               submits tasks and collects results. (Other processes
- *               attaching as clients are a later slice.)
+ *               submits tasks and collects results. Other processes
+ *               attach by name as clients or read-only observers
+ *               (sluice_flow_attach; docs/ATTACH.md).
  *   supervisor  forked by sluice_flow_start; single-threaded; forks the
  *               workers, watches them with pidfds in one epoll loop, drives
  *               start and stop; when a worker dies it recovers the worker's
@@ -44,8 +45,8 @@
  * release, eventfd, start, stop, destroy) are made by one thread at a
  * time; the handle does no locking of its own. The observing calls (stats,
  * pids, snapshots) may run concurrently with them. A process forked from
- * the client must not use the flow handle (attaching other clients is a
- * later slice).
+ * the client must not use the flow handle: it attaches by name
+ * (sluice_flow_attach) and gets a handle of its own.
  *
  * Errors: 0 or a count on success, a negative SLUICE_E* code on failure;
  * errno is never set. How a task ended is its status (sluice_task_status_t,
