@@ -45,6 +45,7 @@
 #include "runtime/control.h"
 #include "runtime/flow_internal.h"
 #include "runtime/metrics.h"
+#include "runtime/render_text.h"
 
 #define EXIT_ERROR 1
 #define EXIT_USAGE 2
@@ -229,13 +230,6 @@ static void fmt_exit(char *b, size_t len, const sluice_worker_health_t *w, uint6
 
 /* ---- list, json, prometheus ---------------------------------------------------------- */
 
-static const char *state_name(uint32_t s)
-{
-	static const char *const n[] = {"created", "starting", "running", "start-failed",
-					"draining", "stopping", "stopped"};
-	return s < sizeof(n) / sizeof(n[0]) ? n[s] : "unknown";
-}
-
 static int list_flows(void)
 {
 	char dir[PATH_MAX], why[512];
@@ -269,7 +263,7 @@ static int list_flows(void)
 		uint64_t ns = state != SLUICE_FLOW_STOPPED ? sluice__proc_uptime_ns(sup) : 0;
 		if (ns != 0)
 			fmt_dur(up, sizeof(up), ns);
-		printf("%-24s %10lld %9s %5u  %-12s\n", shown, sup, up, f->nsteps, state_name(state));
+		printf("%-24s %10lld %9s %5u  %-12s\n", shown, sup, up, f->nsteps, sluice__flow_state_name(state));
 		sluice_flow_destroy(f);
 	}
 	closedir(d);
@@ -429,7 +423,7 @@ static void draw(struct screen *sc, const sluice_flow_t *f, const struct sluice_
 	strftime(clock, sizeof(clock), "%H:%M:%S", localtime(&t));
 	sc->len = 0;
 	sc->row = 0;
-	line(sc, "flow %s  %s  supervisor %lld  up %s  %s", name, state_name(s->state),
+	line(sc, "flow %s  %s  supervisor %lld  up %s  %s", name, sluice__flow_state_name(s->state),
 	     (long long)s->supervisor_pid, up, clock);
 	uint64_t done = 0, done_before = 0;
 	for (unsigned k = 0; k < SLUICE_HEALTH_NSTATUS; k++) {
