@@ -1084,26 +1084,6 @@ static bool goal_met(const struct goal *g)
 	return g->at_most ? g->measured <= g->target : g->measured >= g->target;
 }
 
-static void fmt_ns(char *b, size_t n, uint64_t v)
-{
-	if (v >= 10000000)
-		snprintf(b, n, "%.1f ms", (double)v / 1e6);
-	else if (v >= 10000)
-		snprintf(b, n, "%.1f us", (double)v / 1e3);
-	else
-		snprintf(b, n, "%" PRIu64 " ns", v);
-}
-
-static void row(struct bench_table *t, int n, ...)
-{
-	const char *cells[BENCH_TABLE_MAX_COLS];
-	va_list ap;
-	va_start(ap, n);
-	for (int i = 0; i < n; i++)
-		cells[i] = va_arg(ap, const char *);
-	va_end(ap);
-	bench_table_row(t, cells);
-}
 
 /* A round-trip row; the last column is its p50 over the p50 of `floor`
  * (the baseline of its wait mode, measured in the same run). */
@@ -1114,15 +1094,15 @@ static void rtt_row(struct bench_table *t, const char *name, const struct bench_
 	bench_hist_summary(h, &p);
 	uint64_t f50 = bench_hist_quantile(floor, 0.5);
 	char v[6][32], cnt[32];
-	fmt_ns(v[0], 32, p.p50);
-	fmt_ns(v[1], 32, p.p90);
-	fmt_ns(v[2], 32, p.p99);
-	fmt_ns(v[3], 32, p.p999);
-	fmt_ns(v[4], 32, p.max);
+	bench_fmt_ns(v[0], 32, p.p50);
+	bench_fmt_ns(v[1], 32, p.p90);
+	bench_fmt_ns(v[2], 32, p.p99);
+	bench_fmt_ns(v[3], 32, p.p999);
+	bench_fmt_ns(v[4], 32, p.max);
 	double q = f50 ? (double)p.p50 / (double)f50 : 0;
 	snprintf(v[5], 32, q < 10 ? "%.2f" : "%.0f", q);
 	snprintf(cnt, sizeof(cnt), "%" PRIu64, p.count);
-	row(t, 8, name, cnt, v[0], v[1], v[2], v[3], v[4], v[5]);
+	bench_table_rowv(t, 8, name, cnt, v[0], v[1], v[2], v[3], v[4], v[5]);
 }
 
 static void print_report(void)
@@ -1171,12 +1151,12 @@ lone:
 	for (int which = 0; which < 2; which++) {
 		const uint64_t *v = which ? lone_fx : lone_s;
 		char a[5][32];
-		fmt_ns(a[0], 32, median_u64(v, nlone));
-		fmt_ns(a[1], 32, quantile_u64(v, nlone, 0.25));
-		fmt_ns(a[2], 32, quantile_u64(v, nlone, 0.75));
-		fmt_ns(a[3], 32, quantile_u64(v, nlone, 0));
-		fmt_ns(a[4], 32, quantile_u64(v, nlone, 1));
-		row(t, 6, which ? "bare futex hand-off (server asleep)" : "sluice 1-step flow", a[0],
+		bench_fmt_ns(a[0], 32, median_u64(v, nlone));
+		bench_fmt_ns(a[1], 32, quantile_u64(v, nlone, 0.25));
+		bench_fmt_ns(a[2], 32, quantile_u64(v, nlone, 0.75));
+		bench_fmt_ns(a[3], 32, quantile_u64(v, nlone, 0));
+		bench_fmt_ns(a[4], 32, quantile_u64(v, nlone, 1));
+		bench_table_rowv(t, 6, which ? "bare futex hand-off (server asleep)" : "sluice 1-step flow", a[0],
 		    a[1], a[2], a[3], a[4]);
 	}
 	print(t, stdout);
@@ -1206,7 +1186,7 @@ tput:
 		snprintf(v[5], 32, "%.0f", umn);
 		snprintf(v[6], 32, "%.0f", umx);
 		snprintf(v[7], 32, "%.2f", um > 0 ? sm / um : 0);
-		row(t, 8, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+		bench_table_rowv(t, 8, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
 	}
 	print(t, stdout);
 	bench_table_free(t);
@@ -1225,16 +1205,16 @@ sweep:
 		bench_hist_summary(&h_sw_u[i], &u);
 		char v[9][32];
 		snprintf(v[0], 32, "%s", size_names[i]);
-		fmt_ns(v[1], 32, s.p50);
-		fmt_ns(v[2], 32, s.p99);
+		bench_fmt_ns(v[1], 32, s.p50);
+		bench_fmt_ns(v[2], 32, s.p99);
 		snprintf(v[3], 32, "%.2f", base ? (double)s.p50 / (double)base : 0);
 		snprintf(v[4], 32, "%" PRIu64, s.count);
-		fmt_ns(v[5], 32, u.p50);
-		fmt_ns(v[6], 32, u.p99);
+		bench_fmt_ns(v[5], 32, u.p50);
+		bench_fmt_ns(v[6], 32, u.p99);
 		snprintf(v[7], 32, "%" PRIu64, u.count);
 		double q = s.p50 ? (double)u.p50 / (double)s.p50 : 0;
 		snprintf(v[8], 32, q < 10 ? "%.2f" : "%.0f", q);
-		row(t, 9, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
+		bench_table_rowv(t, 9, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
 	}
 	print(t, stdout);
 	bench_table_free(t);
@@ -1255,7 +1235,7 @@ goals:
 				 g->unit);
 		}
 		if (g->has)
-			row(t, 4, g->what, m, tg, goal_met(g) ? "PASS" : "MISS");
+			bench_table_rowv(t, 4, g->what, m, tg, goal_met(g) ? "PASS" : "MISS");
 	}
 	print(t, stdout);
 	bench_table_free(t);

@@ -393,26 +393,6 @@ static void summarize(void)
 	ratio_med = median(rt, C.rounds);
 }
 
-static void fmt_ns(char *b, size_t n, uint64_t v)
-{
-	if (v >= 10000000)
-		snprintf(b, n, "%.1f ms", (double)v / 1e6);
-	else if (v >= 10000)
-		snprintf(b, n, "%.1f us", (double)v / 1e3);
-	else
-		snprintf(b, n, "%" PRIu64 " ns", v);
-}
-
-static void row(struct bench_table *t, int n, ...)
-{
-	const char *cells[BENCH_TABLE_MAX_COLS];
-	va_list ap;
-	va_start(ap, n);
-	for (int i = 0; i < n; i++)
-		cells[i] = va_arg(ap, const char *);
-	va_end(ap);
-	bench_table_row(t, cells);
-}
 
 static void lat_row(struct bench_table *t, const char *name, const struct bench_hist *h)
 {
@@ -420,13 +400,13 @@ static void lat_row(struct bench_table *t, const char *name, const struct bench_
 	bench_hist_summary(h, &p);
 	char v[7][32];
 	snprintf(v[0], 32, "%" PRIu64, p.count);
-	fmt_ns(v[1], 32, p.min);
-	fmt_ns(v[2], 32, p.p50);
-	fmt_ns(v[3], 32, p.p90);
-	fmt_ns(v[4], 32, p.p99);
-	fmt_ns(v[5], 32, p.p999);
-	fmt_ns(v[6], 32, p.max);
-	row(t, 8, name, v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+	bench_fmt_ns(v[1], 32, p.min);
+	bench_fmt_ns(v[2], 32, p.p50);
+	bench_fmt_ns(v[3], 32, p.p90);
+	bench_fmt_ns(v[4], 32, p.p99);
+	bench_fmt_ns(v[5], 32, p.p999);
+	bench_fmt_ns(v[6], 32, p.max);
+	bench_table_rowv(t, 8, name, v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
 }
 
 static void print_report(void)
@@ -456,13 +436,13 @@ static void print_report(void)
 		snprintf(v[3], 32, "%u", R[r].kills);
 		snprintf(v[4], 32, "%.2f", R[r].quiet_tps > 0 ? R[r].kill_tps / R[r].quiet_tps : 0);
 		snprintf(v[5], 32, "%" PRIu64, R[r].died);
-		row(t, 6, v[0], v[1], v[2], v[3], v[4], v[5]);
+		bench_table_rowv(t, 6, v[0], v[1], v[2], v[3], v[4], v[5]);
 	}
 	char mq[32], mk[32], mr[32];
 	snprintf(mq, 32, "%.0f", quiet_med);
 	snprintf(mk, 32, "%.0f", kill_med);
 	snprintf(mr, 32, "%.2f", ratio_med);
-	row(t, 6, "median", mq, mk, "", mr, "");
+	bench_table_rowv(t, 6, "median", mq, mk, "", mr, "");
 	print(t, stdout);
 	bench_table_free(t);
 

@@ -1,6 +1,8 @@
 #include "bench/common/table.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,4 +135,25 @@ void bench_table_free(struct bench_table *t)
 	free(t->cells);
 	free(t->rule);
 	free(t);
+}
+
+int bench_table_rowv(struct bench_table *t, int n, ...)
+{
+	const char *cells[BENCH_TABLE_MAX_COLS] = {NULL};
+	va_list ap;
+	va_start(ap, n);
+	for (int i = 0; i < n && i < BENCH_TABLE_MAX_COLS; i++)
+		cells[i] = va_arg(ap, const char *);
+	va_end(ap);
+	return bench_table_row(t, cells);
+}
+
+void bench_fmt_ns(char *b, size_t len, uint64_t ns)
+{
+	if (ns >= 10000000)
+		snprintf(b, len, "%.1f ms", (double)ns / 1e6);
+	else if (ns >= 10000)
+		snprintf(b, len, "%.1f us", (double)ns / 1e3);
+	else
+		snprintf(b, len, "%" PRIu64 " ns", ns);
 }
